@@ -1,0 +1,112 @@
+"""Batch labelling with resume: one label file per structure, failures recorded, never fatal.
+
+Layout of an output folder::
+
+    OUT/
+      000000.label.npz        finished labels (atomic writes; presence == done)
+      failures.jsonl          one JSON line per failed structure (reason, time)
+      manifest.json           settings and the input file, checked on resume
+
+A rerun skips finished structures; failed ones are retried only with
+``retry_failed=True``. Changing the DFT settings against an existing folder is
+an error (labels in one folder share one settings object).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ase import Atoms
+from tqdm.auto import tqdm
+
+from mlh_ipi.atomic_io import write_json
+from mlh_ipi.data.labelfile import SUFFIX, write_label
+from mlh_ipi.dft.settings import DFTSettings, check_compatible
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+FAILURES = "failures.jsonl"
+
+
+@dataclass
+class BatchReport:
+    done: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (f"{len(self.done)} labelled, {len(self.skipped)} already done, "
+                f"{len(self.failed)} failed")
+
+
+def label_path(out: Path, index: int) -> Path:
+    return out / f"{index:06d}{SUFFIX}"
+
+
+def _check_manifest(out: Path, settings: DFTSettings, source: str, n: int) -> None:
+    path = out / MANIFEST
+    if path.exists():
+        old = json.loads(path.read_text())
+        check_compatible(DFTSettings.from_dict(old["settings"]), settings, what=f"folder {out}")
+        if old.get("n_structures") not in (None, n):
+            log.warning("%s: manifest lists %s structures, input has %d", out, old.get("n_structures"), n)
+    write_json(path, {"settings": settings.to_dict(), "source": source, "n_structures": n})
+
+
+def failed_indices(out: Path) -> set[int]:
+    path = Path(out) / FAILURES
+    if not path.exists():
+        return set()
+    return {json.loads(line)["index"] for line in path.read_text().splitlines() if line.strip()}
+
+
+def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSettings,
+                source: str = "", retry_failed: bool = False,
+                labeller: Callable | None = None, progress: bool = True) -> BatchReport:
+    """Label every structure into ``out``; resume-safe and failure-tolerant.
+
+    ``labeller(atoms, settings) -> Label`` defaults to ``mlh_ipi.dft.label.label``.
+    Any exception from one structure (bad input, non-converged SCF) is recorded
+    in ``failures.jsonl`` and the batch moves on.
+    """
+    if labeller is None:
+        from mlh_ipi.dft.label import label as labeller
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_manifest(out, settings, source, len(structures))
+    previously_failed = failed_indices(out)
+    report = BatchReport()
+    bar = tqdm(total=len(structures), desc="labelling", unit="struct", disable=not progress)
+    for i, atoms in enumerate(structures):
+        path = label_path(out, i)
+        if path.exists() or (i in previously_failed and not retry_failed):
+            report.skipped.append(i)
+            bar.update()
+            continue
+        bar.set_postfix_str(f"{i}: {atoms.get_chemical_formula()}")
+        t0 = time.perf_counter()
+        try:
+            lab = labeller(atoms, settings)
+            lab.info.setdefault("source_index", i)
+            write_label(path, lab)
+            report.done.append(i)
+            log.info("labelled %d (%s) in %.1f s", i, atoms.get_chemical_formula(), time.perf_counter() - t0)
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # recorded, not fatal: one bad structure must not stop a batch
+            reason = f"{type(err).__name__}: {err}"
+            report.failed[i] = reason
+            log.warning("structure %d failed: %s", i, reason)
+            with open(out / FAILURES, "a") as fh:
+                fh.write(json.dumps({"index": i, "reason": reason, "time": time.time(),
+                                     "traceback": traceback.format_exc(limit=3)}) + "\n")
+        bar.update()
+    bar.close()
+    log.info("%s: %s", out, report.summary())
+    return report

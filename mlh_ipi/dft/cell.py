@@ -1,0 +1,73 @@
+"""ASE ``Atoms`` (Angstrom) -> PySCF periodic ``Cell`` (Bohr inside), with input validation.
+
+Every bad input is rejected here, before any integral is computed:
+NaN/inf positions, a degenerate cell, an element without basis or pseudopotential,
+an unknown basis name.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from ase import Atoms
+from ase.data import chemical_symbols
+from pyscf.pbc import gto
+
+from mlh_ipi.dft.settings import DFTSettings
+
+
+def validate_atoms(atoms: Atoms) -> None:
+    """Raise ``ValueError`` for structures no DFT code should see."""
+    if len(atoms) == 0:
+        raise ValueError("structure has no atoms")
+    pos = atoms.get_positions()
+    if not np.all(np.isfinite(pos)):
+        bad = np.unique(np.nonzero(~np.isfinite(pos))[0])
+        raise ValueError(f"non-finite (NaN/inf) positions for atom(s) {bad.tolist()[:10]}")
+    cellpar = atoms.cell.array
+    if not np.all(np.isfinite(cellpar)):
+        raise ValueError("non-finite cell vectors")
+    if not all(atoms.pbc):
+        raise ValueError("the DFT backend is periodic in 3D; set atoms.pbc = True and a cell")
+    vol = abs(np.linalg.det(cellpar))
+    if vol < 1e-6:
+        raise ValueError(f"degenerate cell (volume {vol:.3g} A^3)")
+    for z in set(atoms.numbers):
+        if not 0 < z < len(chemical_symbols):
+            raise ValueError(f"unknown element with atomic number {z}")
+
+
+@functools.lru_cache(maxsize=None)
+def _check_basis_pseudo(basis: str, pseudo: str, symbol: str) -> None:
+    try:
+        bas = gto.basis.load(basis, symbol)
+    except Exception as err:  # PySCF raises several types for unknown names
+        raise ValueError(f"unknown basis {basis!r} (or no entry for {symbol}): {err}") from None
+    if not bas:
+        raise ValueError(f"basis {basis!r} has no functions for element {symbol}")
+    try:
+        pp = gto.pseudo.load(pseudo, symbol)
+    except Exception as err:
+        raise ValueError(f"pseudopotential {pseudo!r} has no entry for element {symbol}: {err}") from None
+    if not pp:
+        raise ValueError(f"pseudopotential {pseudo!r} has no entry for element {symbol}")
+
+
+def build_cell(atoms: Atoms, settings: DFTSettings, verbose: int = 0) -> gto.Cell:
+    """A built PySCF ``Cell`` for ``atoms`` with the basis, pseudopotential and grid of ``settings``."""
+    validate_atoms(atoms)
+    symbols = atoms.get_chemical_symbols()
+    for s in sorted(set(symbols)):
+        _check_basis_pseudo(settings.basis, settings.pseudo, s)
+    cell = gto.Cell()
+    cell.atom = [(s, p) for s, p in zip(symbols, atoms.get_positions())]
+    cell.a = atoms.cell.array
+    cell.unit = "A"
+    cell.basis = settings.basis
+    cell.pseudo = settings.pseudo
+    cell.ke_cutoff = settings.ke_cutoff
+    cell.precision = settings.precision
+    cell.spin = settings.spin
+    cell.verbose = verbose
+    cell.build()
+    return cell

@@ -1,0 +1,145 @@
+"""DFT backend: identities of the real-space blocks, forces, label files, error paths.
+
+Small cells and a low cutoff keep this fast; the identities tested here hold at
+any cutoff because both sides use the same numerics.
+"""
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+
+from mlh_ipi.data.labelfile import read_label, write_label
+from mlh_ipi.dft.cell import build_cell
+from mlh_ipi.dft.image_resolved import bloch_sum, image_resolved_hamiltonian
+from mlh_ipi.dft.label import label_from_scf
+from mlh_ipi.dft.realspace import overlap_blocks, two_centre_blocks
+from mlh_ipi.dft.scf import SCFNotConverged, run_scf
+from mlh_ipi.dft.settings import DFTSettings, check_compatible
+from mlh_ipi.units import HARTREE_PER_BOHR
+
+FAST = DFTSettings(ke_cutoff=40.0, precision=1e-9, conv_tol=1e-10)
+
+
+def _si2():
+    at = bulk("Si", "diamond", a=5.43)
+    at.positions[0] += [0.07, 0.03, -0.04]
+    return at
+
+
+@pytest.mark.slow
+def test_image_resolved_full_3x3x3(si2_scf):
+    """All 27 images; slower (54-atom supercell) version of the identity below."""
+    hr = image_resolved_hamiltonian(si2_scf.atoms, FAST, si2_scf.density_matrix, n=3)
+    assert len(hr) == 27
+    np.testing.assert_allclose(sum(hr.values()), si2_scf.fock, atol=1e-7, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def si2_scf():
+    return run_scf(_si2(), FAST)
+
+
+@pytest.fixture(scope="module")
+def si2_label(si2_scf):
+    return label_from_scf(si2_scf)
+
+
+def test_image_resolved_blocks_sum_to_gamma_fock(si2_scf):
+    """sum_R H_ij(R) reproduces the Gamma KS matrix of the SCF to 1e-7 Ha."""
+    hr = image_resolved_hamiltonian(si2_scf.atoms, FAST, si2_scf.density_matrix, n=(3, 1, 1))
+    assert sorted(hr) == [(-1, 0, 0), (0, 0, 0), (1, 0, 0)]
+    total = sum(hr.values())
+    np.testing.assert_allclose(total, si2_scf.fock, atol=1e-7, rtol=0)
+    # a real Hamiltonian has H(-R) = H(R)^T, and the images really differ
+    for R, h in hr.items():
+        np.testing.assert_allclose(hr[tuple(-x for x in R)], h.T, atol=1e-10)
+    assert np.abs(hr[(1, 0, 0)]).max() > 1e-3
+
+
+def test_overlap_blocks_match_pyscf_at_any_k(si2_scf):
+    """S(k) = sum_R exp(i k.R) S(R) from the stored blocks equals cell.pbc_intor('int1e_ovlp', kpts=k)."""
+    cell = si2_scf.cell
+    mats = two_centre_blocks(cell, "int1e_ovlp")
+    rng = np.random.default_rng(1)
+    b = cell.reciprocal_vectors()
+    for kfrac in [np.zeros(3), rng.random(3), rng.random(3) - 0.5]:
+        ref = cell.pbc_intor("int1e_ovlp", hermi=1, kpts=kfrac @ b)
+        np.testing.assert_allclose(bloch_sum(mats, kfrac), ref, atol=1e-7)
+
+
+def test_label_overlap_blocks_sum_to_gamma_overlap(si2_label):
+    lab = si2_label
+    s = np.zeros_like(lab.overlap)
+    off = lab.atom_offsets
+    for (i, j, *_), blk in zip(lab.overlap_pairs, lab.overlap_blocks):
+        s[off[i]:off[i + 1], off[j]:off[j + 1]] += blk
+    np.testing.assert_allclose(s, lab.overlap, atol=1e-7)
+    assert lab.layout.shells == {"Si": (0, 1)}
+    assert lab.hamiltonian_ha.shape == (8, 8)
+    np.testing.assert_array_equal(lab.hamiltonian_ha, lab.hamiltonian_ha.T)
+
+
+def test_forces_match_central_finite_differences(si2_scf):
+    """Analytic forces vs central differences of the SCF energy (<= 1e-3 Ha/Bohr)."""
+    f = si2_scf.forces_ev_per_a() / HARTREE_PER_BOHR  # Ha/Bohr
+    h = 0.005  # Angstrom
+    dm = si2_scf.density_matrix
+    for atom, comp in [(0, 0), (0, 2)]:
+        e = []
+        for sign in (+1, -1):
+            at = si2_scf.atoms.copy()
+            at.positions[atom, comp] += sign * h
+            e.append(run_scf(at, FAST, dm0=dm).energy_ha)
+        fd = -(e[0] - e[1]) / (2 * h / 0.529177210903)
+        assert abs(fd - f[atom, comp]) < 1e-3, (atom, comp, fd, f[atom, comp])
+    # the two atoms' forces balance in this 2-atom cell up to the egg-box error
+    assert np.abs(f.sum(0)).max() < 5e-3
+
+
+def test_label_file_round_trip(tmp_path, si2_label):
+    path = write_label(tmp_path / "a", si2_label)
+    assert path.name.endswith(".label.npz")
+    back = read_label(path)
+    for name in ("positions_a", "cell_a", "forces_ev_per_a", "hamiltonian_ha", "overlap",
+                 "density_matrix", "mo_energy_ha", "overlap_pairs"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(si2_label, name), err_msg=name)
+    assert back.energy_ev == si2_label.energy_ev
+    assert back.layout == si2_label.layout and back.settings == si2_label.settings
+    assert all(np.array_equal(a, b) for a, b in zip(back.overlap_blocks, si2_label.overlap_blocks))
+    assert back.provenance["pyscf_version"] and back.provenance["wall_s"]["scf"] > 0
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+
+def test_non_converged_scf_raises():
+    with pytest.raises(SCFNotConverged, match="not converged"):
+        run_scf(_si2(), FAST.with_(max_cycle=1, conv_tol=1e-12))
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: Atoms("Si2", positions=[[0, 0, 0], [np.nan, 1, 1]], cell=[5] * 3, pbc=True), "NaN"),
+    (lambda: Atoms("SiU", positions=[[0, 0, 0], [1.5, 1.5, 1.5]], cell=[5] * 3, pbc=True), "U"),
+    (lambda: Atoms("Si", cell=[0, 0, 0], pbc=True), "degenerate"),
+])
+def test_bad_structures_are_rejected(make, match):
+    with pytest.raises(ValueError, match=match):
+        build_cell(make(), FAST)
+
+
+def test_unknown_basis_is_rejected():
+    with pytest.raises(ValueError, match="unknown basis"):
+        build_cell(_si2(), FAST.with_(basis="no-such-basis"))
+
+
+def test_dzvp_basis_layout():
+    cell = build_cell(_si2(), FAST.with_(basis="gth-dzvp-molopt-sr"))
+    from mlh_ipi.dft.basis import orbital_layout
+    layout = orbital_layout(cell, "gth-dzvp-molopt-sr")
+    assert layout.shells["Si"] == (0, 0, 1, 1, 2)
+    assert layout.norb("Si") == 13 and cell.nao_nr() == 26
+
+
+def test_settings_mismatch_is_reported():
+    with pytest.raises(ValueError, match="ke_cutoff"):
+        check_compatible(FAST, FAST.with_(ke_cutoff=100))
+    check_compatible(FAST, FAST.with_(conv_tol=1e-5))  # numerical knobs do not matter
+    assert DFTSettings.from_dict(FAST.to_dict()) == FAST
