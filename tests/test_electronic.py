@@ -1,0 +1,95 @@
+"""Electronic structure from H: k-space assembly, eigenproblem, band edges, defect levels."""
+import numpy as np
+import pytest
+
+from mlh_ipi.electronic.defect_levels import atom_weights, find_defect_levels
+from mlh_ipi.electronic.eigen import (density_matrix, energy_weighted_density_matrix,
+                                      insulator_occupations, solve)
+from mlh_ipi.electronic.kspace import assemble
+from mlh_ipi.units import HARTREE
+
+
+def _tight_binding_chain(n=40, gap=0.2, hop=0.05, impurity=None, impurity_onsite=0.0):
+    """One s orbital per site, alternating on-site +-gap/2 (a two-band insulator); periodic ring.
+
+    Pairs are (i, j, R) with R along x for the bond that crosses the cell boundary.
+    """
+    pairs, blocks = [], []
+    for i in range(n):
+        onsite = gap / 2 if i % 2 else -gap / 2
+        if impurity is not None and i == impurity:
+            onsite = impurity_onsite
+        pairs.append((i, i, 0, 0, 0)); blocks.append(np.array([[onsite]]))
+        j, R = (i + 1) % n, (1 if i == n - 1 else 0)
+        pairs.append((i, j, R, 0, 0)); blocks.append(np.array([[-hop]]))
+        pairs.append((j, i, -R, 0, 0)); blocks.append(np.array([[-hop]]))
+    return np.array(pairs), blocks, np.arange(n + 1)
+
+
+def test_assemble_gamma_and_k_are_hermitian_and_consistent():
+    pairs, blocks, off = _tight_binding_chain(n=10)
+    hg = assemble(pairs, blocks, off)
+    assert hg.dtype == float and np.allclose(hg, hg.T)
+    hk = assemble(pairs, blocks, off, np.array([0.3, 0, 0]))
+    assert np.allclose(hk, hk.conj().T)
+    # the boundary bond carries the Bloch phase
+    assert np.isclose(hk[9, 0], -0.05 * np.exp(2j * np.pi * 0.3))
+
+
+def test_density_matrices_are_consistent_with_eigenproblem():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(8, 8)); h = a + a.T
+    b = rng.normal(size=(8, 8)) * 0.1; s = np.eye(8) + b @ b.T
+    e, c = solve(h, s)
+    occ = insulator_occupations(8, 6)
+    d = density_matrix(c, occ)
+    assert np.isclose(np.trace(d @ s), 6.0)                 # electron count
+    w = energy_weighted_density_matrix(c, e, occ)
+    assert np.isclose(np.trace(w @ s), 2 * e[:3].sum())     # band energy
+    assert np.allclose(d @ s @ d, 2 * d)                    # idempotency (2 e per state)
+
+
+def test_solve_rejects_singular_overlap_and_nan():
+    with pytest.raises(ValueError, match="positive definite"):
+        solve(np.eye(2), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="non-finite"):
+        solve(np.array([[np.nan, 0], [0, 1.0]]), np.eye(2))
+
+
+def test_odd_electron_count_needs_smearing():
+    with pytest.raises(ValueError, match="odd"):
+        insulator_occupations(4, 3)
+
+
+def test_defect_level_picks_the_localised_in_gap_state():
+    """An impurity with mid-gap on-site energy binds one localised state inside the host gap."""
+    n, imp = 40, 17
+    pairs, blocks, off = _tight_binding_chain(n=n, impurity=imp, impurity_onsite=0.02)
+    h = assemble(pairs, blocks, off)
+    s = np.eye(n)
+    e, c = solve(h, s)
+    nelec = n  # the host valence band holds n/2 states; the impurity level (mid-gap) is empty
+    pristine = assemble(*_tight_binding_chain(n=n)[:2], off)
+    ep = np.linalg.eigvalsh(pristine)
+    host_vbm, host_cbm = ep[n // 2 - 1], ep[n // 2]
+    res = find_defect_levels(e, c, s, off, nelec, defect_atoms=[imp - 1, imp, imp + 1])
+    assert len(res.levels_ev) == 1
+    level = res.levels_ev[0] / HARTREE
+    assert host_vbm < level < host_cbm
+    k = res.state_indices[0]
+    assert atom_weights(c[:, [k]], s, off)[0, imp - 1:imp + 2].sum() > 0.5
+    # edges are host-like: close to the pristine chain's edges, not the impurity level
+    assert abs(res.vbm_ev / HARTREE - host_vbm) < 5e-3 and abs(res.cbm_ev / HARTREE - host_cbm) < 5e-3
+    assert res.gap_ev > 0 and np.all(res.above_vbm_ev > 0) and np.all(res.below_cbm_ev > 0)
+    # without the defect atoms, the IPR criterion finds the same state
+    res2 = find_defect_levels(e, c, s, off, nelec)
+    assert list(res2.state_indices) == list(res.state_indices)
+
+
+def test_no_defect_level_in_pristine_host():
+    pairs, blocks, off = _tight_binding_chain(n=40)
+    h = assemble(pairs, blocks, off)
+    e, c = solve(h, np.eye(40))
+    res = find_defect_levels(e, c, np.eye(40), off, 40)
+    assert len(res.levels_ev) == 0
+    assert np.isclose(res.gap_ev / HARTREE, e[20] - e[19])
