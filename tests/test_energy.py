@@ -12,7 +12,7 @@ SETTINGS = DFTSettings(ke_cutoff=60.0, precision=1e-8, conv_tol=1e-11)
 
 
 def quartz(rattle=0.04, seed=0):
-    at = crystal(["Si", "O"], basis=[(0.4697, 0, 0), (0.4135, 0.2669, 0.1191)], spacegroup=152,
+    at = crystal(["Si", "O"], basis=[(0.4697, 0, 1 / 3), (0.4135, 0.2669, 0.2142)], spacegroup=152,
                  cellpar=[4.916, 4.916, 5.405, 90, 90, 120])
     at.positions += np.random.default_rng(seed).normal(0, rattle, at.positions.shape)
     return at

@@ -71,3 +71,22 @@ def build_cell(atoms: Atoms, settings: DFTSettings, verbose: int = 0) -> gto.Cel
     cell.verbose = verbose
     cell.build()
     return cell
+
+
+def valence_electrons(symbols, settings: DFTSettings) -> int:
+    """Number of valence electrons with the settings' pseudopotentials (closed shell count)."""
+    total = 0
+    for sym in symbols:
+        _check_basis_pseudo(settings.basis, settings.pseudo, sym)
+        total += _valence_of(settings.pseudo, sym)
+    return total
+
+
+@functools.lru_cache(maxsize=None)
+def _valence_of(pseudo: str, symbol: str) -> int:
+    return int(sum(gto.pseudo.load(pseudo, symbol)[0]))
+
+
+def gamma_overlap(atoms: Atoms, settings: DFTSettings) -> np.ndarray:
+    """The Gamma-point AO overlap S (lattice-summed), without building any DFT grid."""
+    return np.asarray(build_cell(atoms, settings).pbc_intor("int1e_ovlp", hermi=1))

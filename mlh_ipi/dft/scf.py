@@ -36,6 +36,7 @@ def make_mean_field(cell: gto.Cell, settings: DFTSettings):
     if settings.is_gamma:
         mf = (pbcdft.UKS if unrestricted else pbcdft.RKS)(cell, xc=settings.xc)
         mf = mf.multigrid_numint()
+        mf._numint.rel_cutoff = settings.rel_cutoff
     else:
         kpts = cell.make_kpts(settings.kmesh)
         mf = (pbcdft.KUKS if unrestricted else pbcdft.KRKS)(cell, kpts, xc=settings.xc)

@@ -13,7 +13,8 @@ SUPPORTED_BASES = ("gth-szv-molopt-sr", "gth-dzvp-molopt-sr")
 
 # Fields that change the Hamiltonian/energy a model was trained on. Numerical
 # knobs such as the SCF tolerance or the iteration cap are not in this list.
-PHYSICS_FIELDS = ("xc", "pseudo", "basis", "ke_cutoff", "kmesh", "smearing", "precision")
+PHYSICS_FIELDS = ("xc", "pseudo", "basis", "ke_cutoff", "kmesh", "smearing", "precision",
+                  "rel_cutoff")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class DFTSettings:
         PySCF's ``multigrid_numint()`` (the Gamma-only path with analytic forces).
     smearing : Fermi-Dirac width in **eV**, or ``None`` for an insulator with
         integer occupations.
+    rel_cutoff : multigrid relative cutoff in **Hartree** (PySCF ``MultiGridNumInt2.rel_cutoff``,
+        CP2K's REL_CUTOFF): the grid a Gaussian product of exponent a lands on has a
+        cutoff of at least ``a * rel_cutoff``. Part of the force-convergence study.
     conv_tol : SCF energy convergence threshold in **Hartree**.
     max_cycle : SCF iteration cap; a non-converged SCF raises ``SCFNotConverged``.
     spin : 2S (number of unpaired electrons); nonzero selects unrestricted KS.
@@ -46,6 +50,7 @@ class DFTSettings:
     precision: float = 1e-8
     kmesh: tuple[int, int, int] = (1, 1, 1)
     smearing: float | None = None
+    rel_cutoff: float = 20.0
     conv_tol: float = 1e-9
     max_cycle: int = 100
     spin: int = 0

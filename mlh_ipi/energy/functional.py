@@ -44,6 +44,7 @@ class EnergyForces:
     free_energy_ev: float            # E_KS[D] - T S (equal to energy_ev without smearing)
     forces_ev_per_a: np.ndarray | None
     mo_energy_ha: np.ndarray
+    mo_coeff: np.ndarray
     occupations: Occupations
     density_matrix: np.ndarray
     timings: dict = field(default_factory=dict)
@@ -119,6 +120,7 @@ class KohnShamFunctional:
             free_energy_ev=(energy + occ.minus_ts_ha) * HARTREE,
             forces_ev_per_a=f,
             mo_energy_ha=e,
+            mo_coeff=c,
             occupations=occ,
             density_matrix=dm,
             timings=dict(self.timings),

@@ -1,0 +1,152 @@
+"""``MLHCalculator``: an ASE calculator serving energies and forces from the predicted Hamiltonian.
+
+Pipeline per geometry: model -> H^Gamma (Hartree) -> diagonalise with the exact
+overlap -> density matrix -> E_KS[D] and forces through PySCF with the model's
+own DFT settings (``mlh_ipi.energy.functional``). No SCF iterations.
+
+Results (ASE units):
+
+* ``energy`` (eV), ``forces`` (eV/Å); ``free_energy`` (eV) equals ``energy``
+  unless the settings use Fermi-Dirac smearing, when it is E - TS.
+* extras in ``calc.results``: ``band_gap``, ``vbm``, ``cbm`` (eV, host-like
+  edges), ``defect_levels`` (eV, absolute), ``defect_levels_above_vbm``,
+  ``defect_levels_below_cbm``, and with a committee ``band_gap_std`` (eV),
+  ``energy_std`` (eV), ``h_max_std`` (eV).
+
+``mode="h_only"`` skips the energy functional: only the electronic extras are
+computed (MD snapshot analysis); asking it for energy or forces is an error.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+from mlh_ipi.dft.settings import DFTSettings
+from mlh_ipi.electronic.defect_levels import find_defect_levels
+from mlh_ipi.electronic.eigen import solve
+from mlh_ipi.units import HARTREE
+
+MODES = ("energy", "h_only")
+
+
+def load_hamiltonian_model(model):
+    """A ``HamiltonianPredictor`` or ``Committee`` from a path (checkpoint file or committee folder)."""
+    from mlh_ipi.model.committee import Committee
+    from mlh_ipi.model.predictor import HamiltonianPredictor
+
+    if isinstance(model, (HamiltonianPredictor, Committee)):
+        return model
+    path = os.fspath(model)
+    if os.path.isdir(path):
+        return Committee.load(path)
+    return HamiltonianPredictor.load(path)
+
+
+class MLHCalculator(Calculator):
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(self, model, mode: str = "energy", defect_atoms: Sequence[int] | None = None,
+                 committee_energy_spread: bool = True, **kwargs):
+        """``model``: checkpoint path, committee folder, ``HamiltonianPredictor`` or ``Committee``.
+
+        ``defect_atoms``: indices of the defect's atoms (dangling-bond neighbours of a vacancy,
+        antisite/interstitial and first shell) for defect-level picking; defaults to
+        ``atoms.info["defect_atoms"]`` when present, else the IPR criterion is used.
+        """
+        super().__init__(**kwargs)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.model = load_hamiltonian_model(model)
+        self.mode = mode
+        self.defect_atoms = None if defect_atoms is None else list(defect_atoms)
+        self.committee_energy_spread = committee_energy_spread
+        self.functional = None  # the last geometry's KohnShamFunctional
+
+    # --- properties of the model -----------------------------------------
+    @property
+    def settings(self) -> DFTSettings:
+        return self.model.settings
+
+    @property
+    def is_committee(self) -> bool:
+        return hasattr(self.model, "members")
+
+    def check_atoms(self, atoms: Atoms) -> None:
+        """``ValueError`` for species the model has no basis for, NaN positions or a missing cell."""
+        pos = atoms.get_positions()
+        if not np.all(np.isfinite(pos)):
+            raise ValueError("non-finite (NaN/inf) positions: refusing to compute forces")
+        self.model.layout.check_symbols(atoms.get_chemical_symbols())
+        if not all(atoms.pbc) or abs(atoms.cell.volume) < 1e-6:
+            raise ValueError("MLHCalculator needs a 3D periodic cell")
+
+    # --- ASE interface ----------------------------------------------------
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        self.check_atoms(atoms)
+        if self.mode == "h_only" and set(properties) & {"energy", "forces", "free_energy"}:
+            raise ValueError("MLHCalculator(mode='h_only') computes no energy or forces")
+        symbols = atoms.get_chemical_symbols()
+        graph = self.model.graph(symbols, atoms.get_positions(), atoms.cell.array)
+        members_h = None
+        if self.is_committee:
+            members_h = [m.predict_gamma(graph) for m in self.model.members]
+            h = np.mean(members_h, axis=0)
+            self.results["h_max_std"] = float(np.std(members_h, axis=0).max() * HARTREE)
+        else:
+            h = self.model.predict_gamma(graph)
+        offsets = self.model.layout.atom_offsets(symbols)
+
+        if self.mode == "h_only":
+            from mlh_ipi.dft.cell import gamma_overlap
+
+            s = gamma_overlap(atoms, self.settings)
+            e, c = solve(h, s)
+            nelectron = _nelectron(atoms, self.settings)
+        else:
+            from mlh_ipi.energy.functional import KohnShamFunctional
+
+            self.functional = KohnShamFunctional(atoms, self.settings)
+            res = self.functional.evaluate(h)  # forces always: optimisers ask for both
+            self.results["energy"] = res.energy_ev
+            self.results["free_energy"] = res.free_energy_ev
+            self.results["forces"] = res.forces_ev_per_a
+            s, e, c = self.functional.overlap, res.mo_energy_ha, res.mo_coeff
+            nelectron = self.functional.nelectron
+            if members_h is not None and self.committee_energy_spread:
+                energies = [self.functional.evaluate(hm, forces=False).energy_ev for hm in members_h]
+                self.results["energy_std"] = float(np.std(energies))
+        self._electronic_extras(e, c, s, offsets, nelectron, atoms, members_h)
+
+    def _electronic_extras(self, e, c, s, offsets, nelectron, atoms, members_h) -> None:
+        defect = self.defect_atoms if self.defect_atoms is not None else atoms.info.get("defect_atoms")
+        lv = find_defect_levels(e, c, s, offsets, nelectron, defect_atoms=defect)
+        self.results.update({
+            "band_gap": lv.gap_ev, "vbm": lv.vbm_ev, "cbm": lv.cbm_ev,
+            "defect_levels": np.asarray(lv.levels_ev),
+            "defect_levels_above_vbm": np.asarray(lv.above_vbm_ev),
+            "defect_levels_below_cbm": np.asarray(lv.below_cbm_ev),
+        })
+        if members_h is not None:
+            gaps = []
+            for hm in members_h:
+                em, cm = solve(hm, s)
+                gaps.append(find_defect_levels(em, cm, s, offsets, nelectron, defect_atoms=defect).gap_ev)
+            self.results["band_gap_std"] = float(np.std(gaps))
+
+    def extras(self) -> dict:
+        """JSON-friendly electronic extras of the last calculation (for i-PI and the stream)."""
+        keys = ("band_gap", "vbm", "cbm", "defect_levels", "defect_levels_above_vbm",
+                "defect_levels_below_cbm", "band_gap_std", "energy_std", "h_max_std")
+        return {k: (np.asarray(self.results[k]).tolist()) for k in keys if k in self.results}
+
+
+def _nelectron(atoms: Atoms, settings: DFTSettings) -> int:
+    from mlh_ipi.dft.cell import valence_electrons
+
+    return valence_electrons(atoms.get_chemical_symbols(), settings)

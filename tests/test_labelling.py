@@ -1,0 +1,76 @@
+"""Batch labelling: progress to disk, failures recorded without stopping, resume after a kill."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+from ase.io import write
+
+from mlh_ipi.data.labelfile import label_files, read_label
+from mlh_ipi.data.labelling import FAILURES, label_batch
+from mlh_ipi.dft.settings import DFTSettings
+
+CHEAP = DFTSettings(ke_cutoff=30.0, precision=1e-6, conv_tol=1e-7)
+
+
+def _frames(n=3):
+    frames = []
+    for k in range(n):
+        at = bulk("Si", "diamond", a=5.43)
+        at.rattle(0.03, seed=k)
+        frames.append(at)
+    return frames
+
+
+def test_failures_are_recorded_and_the_batch_goes_on(tmp_path):
+    bad_nan = bulk("Si", "diamond", a=5.43)
+    bad_nan.positions[1, 0] = np.nan
+    bad_element = Atoms("SiU", positions=[[0, 0, 0], [1.4, 1.4, 1.4]], cell=[5.43] * 3, pbc=True)
+    frames = [_frames(1)[0], bad_nan, bad_element]
+    report = label_batch(frames, tmp_path, CHEAP, progress=False)
+    assert report.done == [0] and sorted(report.failed) == [1, 2]
+    lines = [json.loads(x) for x in (tmp_path / FAILURES).read_text().splitlines()]
+    assert [x["index"] for x in lines] == [1, 2]
+    assert "NaN" in lines[0]["reason"] and "U" in lines[1]["reason"]
+    # a rerun skips the finished label and the recorded failures
+    again = label_batch(frames, tmp_path, CHEAP, progress=False)
+    assert again.done == [] and again.skipped == [0, 1, 2]
+    # changing the physics settings against the same folder is refused
+    try:
+        label_batch(frames, tmp_path, CHEAP.with_(ke_cutoff=40.0), progress=False)
+    except ValueError as err:
+        assert "ke_cutoff" in str(err)
+    else:
+        raise AssertionError("settings change was not refused")
+
+
+def test_cli_batch_resumes_after_being_killed(tmp_path):
+    src = tmp_path / "frames.extxyz"
+    write(src, _frames(3))
+    out = tmp_path / "labels"
+    cmd = [sys.executable, "-m", "mlh_ipi.cli.main", "label", str(src), "--out", str(out),
+           "--ke-cutoff", "30", "--settings", str(tmp_path / "s.json")]
+    (tmp_path / "s.json").write_text(json.dumps({"precision": 1e-6, "conv_tol": 1e-7}))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while not label_files(out) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = label_files(out)
+    assert 1 <= len(first) < 3, "kill the batch after the first label"
+    mtimes = {p.name: p.stat().st_mtime for p in first}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    files = label_files(out)
+    assert [p.name for p in files] == ["000000.label.npz", "000001.label.npz", "000002.label.npz"]
+    assert all(p.stat().st_mtime == mtimes[p.name] for p in first)  # not redone
+    assert "already done" in done.stdout
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no half-written files
+    assert read_label(files[2]).natoms == 2
