@@ -28,7 +28,7 @@ class DFTSettings:
     basis : Gaussian basis; ``gth-szv-molopt-sr`` (default) or ``gth-dzvp-molopt-sr``.
         Any basis PySCF knows is accepted; these two are tested.
     ke_cutoff : plane-wave kinetic-energy cutoff of the density grid, in **Hartree**.
-        The default (250 Ha) comes from the force-convergence study in
+        The default (500 Ha) comes from the force-convergence study in
         BENCHMARKS.md (forces within 10 meV/A of a higher cutoff, |sum F|/N < 20 meV/A).
     precision : integral screening threshold (PySCF ``cell.precision``).
     kmesh : Monkhorst-Pack mesh; ``(1, 1, 1)`` is the Gamma point, which uses
@@ -46,7 +46,7 @@ class DFTSettings:
     xc: str = "PBE"
     pseudo: str = "gth-pbe"
     basis: str = "gth-szv-molopt-sr"
-    ke_cutoff: float = 250.0
+    ke_cutoff: float = 500.0
     precision: float = 1e-8
     kmesh: tuple[int, int, int] = (1, 1, 1)
     smearing: float | None = None

@@ -1,0 +1,160 @@
+"""One fixed-cell relaxation through a real i-PI server and an ``mlh-ipi serve`` client.
+
+``relax_with_ipi`` writes the XML, starts ``i-pi`` and the client as
+subprocesses, watches both, and cleans up. If the client dies (bad input,
+model mismatch) the server is stopped and the client's message is raised; if
+the server dies the client exits on its own (fail-fast socket).
+
+A finished run leaves ``result.json`` in its folder; calling again with the
+same folder returns it without recomputing (resume).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.io import read, write
+
+from mlh_ipi.atomic_io import write_json
+from mlh_ipi.ipi.inputs import geop_xml, read_properties, read_raw_extras
+
+log = logging.getLogger(__name__)
+SOCKET_PREFIX = "/tmp/ipi_"
+
+
+@dataclass
+class RelaxResult:
+    energy_ev: float                 # final potential energy (eV)
+    energies_ev: list[float]         # per optimiser step
+    fmax_ev_per_a: float             # final max |force component|
+    steps: int
+    converged: bool
+    wall_s: float
+    extras: dict                     # the last step's electronic extras (gap, levels, ...)
+    final_structure: str             # path to the relaxed extxyz
+
+    def atoms(self) -> Atoms:
+        return read(self.final_structure)
+
+
+def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model: str | None = None,
+                   settings_json: str | None = None, optimizer: str = "lbfgs",
+                   fmax_ev_per_a: float = 0.02, max_steps: int = 500,
+                   defect_atoms: list[int] | None = None, timeout_s: float | None = None) -> RelaxResult:
+    """Relax ``atoms`` (fixed cell) with i-PI's optimiser and our client; resume-safe."""
+    work = Path(workdir)
+    done = work / "result.json"
+    if done.exists():
+        return RelaxResult(**json.loads(done.read_text()))
+    work.mkdir(parents=True, exist_ok=True)
+    for old in work.glob("relax.*"):
+        old.unlink()  # an interrupted earlier attempt restarts from the initial structure
+    init = work / "init.extxyz"
+    write(init, atoms, format="extxyz")
+    address = f"mlh{os.getpid()}{uuid.uuid4().hex[:6]}"
+    (work / "input.xml").write_text(geop_xml(init.name, address, prefix="relax", optimizer=optimizer,
+                                             fmax_ev_per_a=fmax_ev_per_a, max_steps=max_steps))
+    client_cmd = [sys.executable, "-m", "mlh_ipi.cli.main", "serve", "--template", str(init.resolve()),
+                  "--engine", engine, "--unix", address, "--sockets-prefix", SOCKET_PREFIX]
+    if model:
+        client_cmd += ["--model", str(Path(model).resolve())]
+    if settings_json:
+        client_cmd += ["--settings", str(Path(settings_json).resolve())]
+    if defect_atoms:
+        client_cmd += ["--defect-atoms", *map(str, defect_atoms)]
+
+    t0 = time.perf_counter()
+    with open(work / "ipi.log", "w") as ipi_log, open(work / "client.log", "w") as client_log:
+        server = subprocess.Popen([_ipi_executable(), "input.xml"], cwd=work, stdout=ipi_log,
+                                  stderr=subprocess.STDOUT)
+        client = None
+        try:
+            _wait_for_socket(SOCKET_PREFIX + address, server, work)
+            client = subprocess.Popen(client_cmd, cwd=work, stdout=client_log, stderr=subprocess.STDOUT)
+            while server.poll() is None:
+                if client.poll() not in (None, 0):
+                    raise RuntimeError(f"i-PI client failed (rc={client.returncode}):\n"
+                                       f"{_tail(work / 'client.log')}")
+                if timeout_s and time.perf_counter() - t0 > timeout_s:
+                    raise TimeoutError(f"relaxation in {work} exceeded {timeout_s} s")
+                time.sleep(0.2)
+            if server.returncode != 0:
+                raise RuntimeError(f"i-PI exited with rc={server.returncode}:\n{_tail(work / 'ipi.log')}")
+            try:
+                client.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        finally:
+            for proc in (client, server):
+                if proc is not None and proc.poll() is None:
+                    proc.terminate()
+                    try:
+                        proc.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+            sock = Path(SOCKET_PREFIX + address)
+            if sock.exists():
+                sock.unlink()
+    result = _collect(work, atoms, time.perf_counter() - t0, fmax_ev_per_a, max_steps)
+    write_json(done, asdict(result))
+    return result
+
+
+def _collect(work: Path, atoms: Atoms, wall: float, fmax_target: float, max_steps: int) -> RelaxResult:
+    props = read_properties(work / "relax.out")
+    energies = props["potential"].tolist()
+    pos = _read_ipi_xyz(work / "relax.pos_0.xyz")
+    frc = _read_ipi_xyz(work / "relax.frc_0.xyz")
+    final = atoms.copy()
+    final.positions = pos[-1]
+    fmax = float(np.abs(frc[-1]).max())
+    extras = read_raw_extras(work / "relax.extras_0") if (work / "relax.extras_0").exists() else []
+    final.info.update({"energy_ev": energies[-1], "fmax_ev_per_a": fmax})
+    out = work / "final.extxyz"
+    write(out, final, format="extxyz")
+    return RelaxResult(energy_ev=float(energies[-1]), energies_ev=[float(e) for e in energies],
+                       fmax_ev_per_a=fmax, steps=len(energies), converged=fmax <= fmax_target * 1.0001,
+                       wall_s=wall, extras=extras[-1] if extras else {}, final_structure=str(out))
+
+
+def _read_ipi_xyz(path: Path) -> list[np.ndarray]:
+    """Frames of an i-PI xyz trajectory as (N, 3) arrays (the units written in the XML)."""
+    lines = path.read_text().splitlines()
+    frames, k = [], 0
+    while k < len(lines):
+        n = int(lines[k])
+        block = lines[k + 2:k + 2 + n]
+        frames.append(np.array([[float(x) for x in ln.split()[1:4]] for ln in block]))
+        k += n + 2
+    return frames
+
+
+def _wait_for_socket(path: str, server: subprocess.Popen, work: Path, timeout: float = 120.0) -> None:
+    t0 = time.time()
+    while not os.path.exists(path):
+        if server.poll() is not None:
+            raise RuntimeError(f"i-PI exited before opening its socket:\n{_tail(work / 'ipi.log')}")
+        if time.time() - t0 > timeout:
+            raise TimeoutError(f"i-PI did not open {path} within {timeout} s")
+        time.sleep(0.1)
+
+
+def _ipi_executable() -> str:
+    cand = Path(sys.prefix) / "bin" / "i-pi"
+    return str(cand) if cand.exists() else "i-pi"
+
+
+def _tail(path: Path, n: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text().splitlines()[-n:])
+    except OSError:
+        return ""
