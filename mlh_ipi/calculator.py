@@ -8,7 +8,8 @@ Results (ASE units):
 
 * ``energy`` (eV), ``forces`` (eV/Å); ``free_energy`` (eV) equals ``energy``
   unless the settings use Fermi-Dirac smearing, when it is E - TS.
-* extras in ``calc.results``: ``band_gap``, ``vbm``, ``cbm`` (eV, host-like
+* extras in ``calc.electronic`` (ASE's ``results`` only holds its own property
+  names): ``band_gap``, ``vbm``, ``cbm`` (eV, host-like
   edges), ``defect_levels`` (eV, absolute), ``defect_levels_above_vbm``,
   ``defect_levels_below_cbm``, and with a committee ``band_gap_std`` (eV),
   ``energy_std`` (eV), ``h_max_std`` (eV).
@@ -65,6 +66,7 @@ class MLHCalculator(Calculator):
         self.defect_atoms = None if defect_atoms is None else list(defect_atoms)
         self.committee_energy_spread = committee_energy_spread
         self.functional = None  # the last geometry's KohnShamFunctional
+        self.electronic: dict = {}  # electronic extras of the last calculation (eV)
 
     # --- properties of the model -----------------------------------------
     @property
@@ -94,10 +96,11 @@ class MLHCalculator(Calculator):
         symbols = atoms.get_chemical_symbols()
         graph = self.model.graph(symbols, atoms.get_positions(), atoms.cell.array)
         members_h = None
+        self.electronic = {}
         if self.is_committee:
             members_h = [m.predict_gamma(graph) for m in self.model.members]
             h = np.mean(members_h, axis=0)
-            self.results["h_max_std"] = float(np.std(members_h, axis=0).max() * HARTREE)
+            self.electronic["h_max_std"] = float(np.std(members_h, axis=0).max() * HARTREE)
         else:
             h = self.model.predict_gamma(graph)
         offsets = self.model.layout.atom_offsets(symbols)
@@ -120,13 +123,13 @@ class MLHCalculator(Calculator):
             nelectron = self.functional.nelectron
             if members_h is not None and self.committee_energy_spread:
                 energies = [self.functional.evaluate(hm, forces=False).energy_ev for hm in members_h]
-                self.results["energy_std"] = float(np.std(energies))
+                self.electronic["energy_std"] = float(np.std(energies))
         self._electronic_extras(e, c, s, offsets, nelectron, atoms, members_h)
 
     def _electronic_extras(self, e, c, s, offsets, nelectron, atoms, members_h) -> None:
         defect = self.defect_atoms if self.defect_atoms is not None else atoms.info.get("defect_atoms")
         lv = find_defect_levels(e, c, s, offsets, nelectron, defect_atoms=defect)
-        self.results.update({
+        self.electronic.update({
             "band_gap": lv.gap_ev, "vbm": lv.vbm_ev, "cbm": lv.cbm_ev,
             "defect_levels": np.asarray(lv.levels_ev),
             "defect_levels_above_vbm": np.asarray(lv.above_vbm_ev),
@@ -137,13 +140,13 @@ class MLHCalculator(Calculator):
             for hm in members_h:
                 em, cm = solve(hm, s)
                 gaps.append(find_defect_levels(em, cm, s, offsets, nelectron, defect_atoms=defect).gap_ev)
-            self.results["band_gap_std"] = float(np.std(gaps))
+            self.electronic["band_gap_std"] = float(np.std(gaps))
 
     def extras(self) -> dict:
         """JSON-friendly electronic extras of the last calculation (for i-PI and the stream)."""
         keys = ("band_gap", "vbm", "cbm", "defect_levels", "defect_levels_above_vbm",
                 "defect_levels_below_cbm", "band_gap_std", "energy_std", "h_max_std")
-        return {k: (np.asarray(self.results[k]).tolist()) for k in keys if k in self.results}
+        return {k: np.asarray(self.electronic[k]).tolist() for k in keys if k in self.electronic}
 
 
 def _nelectron(atoms: Atoms, settings: DFTSettings) -> int:

@@ -23,6 +23,7 @@ class DFTCalculator(Calculator):
         self.reuse_density = reuse_density
         self._previous: tuple[list[str], np.ndarray] | None = None
         self.scf_cycles: list[int] = []
+        self.electronic: dict = {}  # extras (eV); ASE's ``results`` only takes its own property names
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -38,10 +39,9 @@ class DFTCalculator(Calculator):
         self.results["forces"] = res.forces_ev_per_a()
         nocc = res.cell.nelectron // 2
         e = np.sort(np.asarray(res.mf.mo_energy))
-        self.results["vbm"] = float(e[nocc - 1] * HARTREE)
-        self.results["cbm"] = float(e[nocc] * HARTREE)
-        self.results["band_gap"] = self.results["cbm"] - self.results["vbm"]
-        self.results["scf_cycles"] = res.cycles
+        vbm, cbm = float(e[nocc - 1] * HARTREE), float(e[nocc] * HARTREE)
+        self.electronic = {"vbm": vbm, "cbm": cbm, "band_gap": cbm - vbm, "scf_cycles": res.cycles}
 
     def extras(self) -> dict:
-        return {k: self.results[k] for k in ("band_gap", "vbm", "cbm", "scf_cycles") if k in self.results}
+        """Electronic extras of the last calculation (eV), JSON-friendly."""
+        return dict(self.electronic)

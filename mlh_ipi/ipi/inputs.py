@@ -7,6 +7,7 @@ tolerances so that the force criterion decides.
 """
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -82,10 +83,16 @@ def read_properties(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def read_raw_extras(path: str | Path) -> list[dict]:
-    """The per-step JSON extras of a ``extra_type="raw"`` trajectory, in step order."""
+    """The client's per-step JSON extras from an ``extra_type="raw"`` trajectory, in step order.
+
+    i-PI writes each step as the repr of a dict of per-bead lists, with the
+    client's original JSON string under ``"raw"``; that string is decoded.
+    """
     out, text = [], Path(path).read_text()
     for block in re.split(r"^\s*#EXTRAS\(raw\)# Step:\s+\d+\s*$", text, flags=re.M):
         block = block.strip()
         if block:
-            out.append(json.loads(block))
+            data = ast.literal_eval(block)
+            out.append(json.loads(data["raw"][0]) if "raw" in data else
+                       {k: v[0] for k, v in data.items()})
     return out

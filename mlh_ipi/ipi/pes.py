@@ -27,6 +27,7 @@ import sys
 
 import numpy as np
 from ipi.pes._ase import ASEDriver
+from ipi.utils.units import unit_to_internal
 
 from mlh_ipi.ipi import failfast
 
@@ -68,9 +69,10 @@ class MLHDriver(ASEDriver):
         return super().compute_structure(cell, pos)
 
     def post_process(self, properties, structure):
-        pot, force, vir, _ = super().post_process(
-            {k: properties[k] for k in ("energy", "forces") if k in properties}, structure)
-        return pot, force, vir, json.dumps(self.ase_calculator.extras())
+        """eV, eV/A -> i-PI atomic units (i-PI's own converters); zero virial (no stress)."""
+        pot = np.asarray(unit_to_internal("energy", "electronvolt", properties["energy"]), np.float64)
+        force = np.asarray(unit_to_internal("force", "ev/ang", properties["forces"]), np.float64)
+        return pot, force, np.zeros((3, 3)), json.dumps(self.ase_calculator.extras())
 
 
 def make_calculator(engine: str, model=None, settings=None, defect_atoms=None):
