@@ -1,0 +1,109 @@
+"""A loaded Hamiltonian model: structure -> real-space blocks H_ij(R) or the Gamma matrix (Hartree).
+
+``predict(graph)`` returns ``(pairs, blocks)`` in the same format as a label's
+``overlap_pairs``/``overlap_blocks``: ``pairs`` (P, 5) int64 rows
+``(i, j, R1, R2, R3)`` -- on-site ``(i, i, 0, 0, 0)`` first, then every directed
+edge within ``cutoff_h`` in graph order -- and ``blocks`` a list of
+``norb_i x norb_j`` float64 arrays in the ``OrbitalLayout`` order, so that
+
+    H(k)_{mu nu} = sum_P exp(i k . (R . cell)) blocks[P]        (Bloch sum)
+
+and ``predict_gamma`` is that sum at k = 0.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from mlh_ipi.data.graphs import StructureGraph, build_graph
+from mlh_ipi.dft.settings import DFTSettings, check_compatible
+from mlh_ipi.model.batch import collate
+from mlh_ipi.model.checkpoint import check_layout, load_model
+from mlh_ipi.model.gamma import gamma_flat
+from mlh_ipi.model.network import HamiltonianModel
+from mlh_ipi.orbitals import OrbitalLayout
+
+
+class HamiltonianPredictor:
+    """Inference wrapper around a trained ``HamiltonianModel`` (no gradients, fixed dtype)."""
+
+    def __init__(self, model: HamiltonianModel, settings: DFTSettings, metrics: dict | None = None,
+                 dtype: torch.dtype = torch.float32):
+        self.model = model.to(dtype).eval()
+        self.settings = settings
+        self.metrics = metrics or {}
+        self.dtype = dtype
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, layout: OrbitalLayout | None = None,
+             settings: DFTSettings | None = None, dtype: torch.dtype = torch.float32,
+             ) -> "HamiltonianPredictor":
+        """Load a checkpoint; ``ValueError`` if ``layout``/``settings`` disagree with it."""
+        model, ckpt = load_model(path, layout, settings, dtype)
+        return cls(model, DFTSettings.from_dict(ckpt["settings"]), ckpt.get("metrics"), dtype)
+
+    # --- properties ------------------------------------------------------
+    @property
+    def layout(self) -> OrbitalLayout:
+        return self.model.layout
+
+    @property
+    def cutoff_h(self) -> float:
+        return self.model.config.cutoff_h
+
+    @property
+    def cutoff_mp(self) -> float:
+        return self.model.config.cutoff_mp
+
+    def check(self, layout: OrbitalLayout | None = None, settings: DFTSettings | None = None) -> None:
+        """``ValueError`` if ``layout``/``settings`` are not what the model was trained on."""
+        if layout is not None:
+            check_layout(self.layout, layout)
+        if settings is not None:
+            check_compatible(self.settings, settings)
+
+    # --- graphs ------------------------------------------------------------
+    def graph(self, symbols: Sequence[str], positions_a: np.ndarray, cell_a: np.ndarray) -> StructureGraph:
+        """The structure graph at this model's cutoffs (positions and cell in Angstrom)."""
+        return build_graph(symbols, positions_a, cell_a, self.layout, self.cutoff_h, self.cutoff_mp)
+
+    def _checked(self, graph: StructureGraph) -> StructureGraph:
+        if (abs(graph.cutoff_h - self.cutoff_h) > 1e-12 or abs(graph.cutoff_mp - self.cutoff_mp) > 1e-12):
+            raise ValueError(f"graph built with cutoffs r_H={graph.cutoff_h}, r_mp={graph.cutoff_mp} A; "
+                             f"this model needs r_H={self.cutoff_h}, r_mp={self.cutoff_mp} A "
+                             "(use predictor.graph(...))")
+        check_layout(self.layout, graph.layout.restricted_to(set(graph.symbols)), what="model")
+        if graph.layout != self.layout:  # species indices must follow the model's element order
+            elements = list(self.layout.elements)
+            graph = StructureGraph(**{**graph.__dict__, "layout": self.layout,
+                                      "species": np.array([elements.index(s) for s in graph.symbols])})
+        return graph
+
+    # --- prediction ----------------------------------------------------------
+    @torch.no_grad()
+    def predict_padded(self, graph: StructureGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(pairs (P, 5), blocks (P, nmax, nmax), norb (N,))``: blocks zero-padded beyond ``norb``."""
+        graph = self._checked(graph)
+        out = self.model(collate([graph], self.dtype, with_targets=False))
+        blocks = torch.cat([out["onsite"], out["offsite"]]).to(torch.float64).numpy()
+        n = graph.natoms
+        onsite = np.concatenate([np.arange(n)[:, None].repeat(2, 1), np.zeros((n, 3), np.int64)], 1)
+        pairs = np.concatenate([onsite, graph.pairs]).astype(np.int64)
+        return pairs, blocks, np.diff(graph.atom_offsets)
+
+    def predict(self, graph: StructureGraph) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``(pairs, blocks)``: H_ii(0) and H_ij(R) in Hartree (see module docstring)."""
+        pairs, padded, norb = self.predict_padded(graph)
+        return pairs, [padded[p, :norb[i], :norb[j]] for p, (i, j) in enumerate(pairs[:, :2])]
+
+    @torch.no_grad()
+    def predict_gamma(self, graph: StructureGraph) -> np.ndarray:
+        """``H^Gamma`` (nao x nao, Hartree, float64, exactly symmetric)."""
+        graph = self._checked(graph)
+        batch = collate([graph], self.dtype, with_targets=False)
+        out = self.model(batch)
+        flat = gamma_flat(batch, out["onsite"], out["offsite"], self.model.norb)
+        return flat.to(torch.float64).numpy().reshape(graph.nao, graph.nao)

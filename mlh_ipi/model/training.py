@@ -1,0 +1,410 @@
+"""Training the Hamiltonian model through the Gamma-point sum (``mlh-ipi train-h CONFIG``).
+
+Loss: MAE over all ``H^Gamma`` matrix elements (Hartree) of a batch, optionally
+plus ``eigenvalue_weight`` times the MAE of the generalised eigenvalues
+(``H c = e S c`` with the label's overlap; off by default). AdamW,
+ReduceLROnPlateau on the validation MAE, early stopping, a checkpoint every
+epoch (atomic; ``checkpoint.pt`` = last with optimizer state for ``--resume``,
+``best.pt`` = best validation MAE), deterministic seeds. Data are split 8:1:1
+with ``split_seed`` (shared by committee members; model seeds differ).
+
+Config (TOML; every key optional except ``data.folders``)::
+
+    [data]
+    folders = ["labels/"]        # relative to the config file
+    split = [0.8, 0.1, 0.1]
+    split_seed = 0
+
+    [model]                      # mlh_ipi.model.network.ModelConfig
+    cutoff_h = 8.0               # Angstrom, Hamiltonian edges (see network.py for the choice)
+    cutoff_mp = 5.0              # Angstrom, message passing
+    num_layers = 3
+    hidden_irreps = ""           # "" = derived from the basis
+
+    [training]
+    output = "h_model"           # relative to the config file
+    seed = 0                     # model seed; committee member k uses seed + k
+    epochs = 500
+    batch_size = 1
+    lr = 5e-3
+    weight_decay = 0.0
+    scheduler_factor = 0.5       # ReduceLROnPlateau on the validation MAE
+    scheduler_patience = 10
+    min_lr = 1e-6
+    early_stopping_patience = 50
+    eigenvalue_weight = 0.0      # > 0 adds the eigenvalue MAE (Hartree) to the loss
+    dtype = "float32"
+
+Outputs in ``output``: ``checkpoint.pt`` (last epoch, with optimizer state),
+``best.pt`` (best validation MAE; what ``HamiltonianPredictor.load`` reads),
+``metrics.json`` (history, split, final train/val/test MAE in meV).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from mlh_ipi.atomic_io import write_json
+from mlh_ipi.data.dataset import DEFAULT_SPLIT, load_graphs, split_indices
+from mlh_ipi.data.graphs import StructureGraph
+from mlh_ipi.model.batch import GraphBatch, collate
+from mlh_ipi.model.checkpoint import (checkpoint_dict, model_from_checkpoint, read_checkpoint,
+                                      save_checkpoint)
+from mlh_ipi.model.gamma import gamma_flat, split_gamma
+from mlh_ipi.model.network import HamiltonianModel, ModelConfig, count_parameters
+from mlh_ipi.model.normalisation import compute_normalisation
+from mlh_ipi.units import HARTREE
+
+log = logging.getLogger(__name__)
+MEV = 1000.0 * HARTREE  # meV per Hartree
+CHECKPOINT, BEST, METRICS = "checkpoint.pt", "best.pt", "metrics.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training options. Learning rates in 1/step units, MAE thresholds in meV."""
+
+    folders: tuple[str, ...] = ()
+    split: tuple[float, float, float] = DEFAULT_SPLIT
+    split_seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    output: str = "h_model"
+    seed: int = 0
+    epochs: int = 500
+    batch_size: int = 1
+    lr: float = 5e-3
+    weight_decay: float = 0.0
+    scheduler_factor: float = 0.5
+    scheduler_patience: int = 10
+    min_lr: float = 1e-6
+    early_stopping_patience: int = 50
+    eigenvalue_weight: float = 0.0
+    grad_clip: float = 100.0
+    dtype: str = "float32"
+    progress: bool = True
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "TrainConfig":
+        """Read a TOML config; relative paths are taken relative to the config file."""
+        path = Path(path)
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+        return cls.from_dict(raw, base=path.parent)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], base: Path | None = None) -> "TrainConfig":
+        raw = dict(raw)
+        unknown_sections = set(raw) - {"data", "model", "training"}
+        if unknown_sections:
+            raise ValueError(f"unknown config section(s): {sorted(unknown_sections)}")
+        data, train = dict(raw.get("data", {})), dict(raw.get("training", {}))
+        unknown = (set(data) - {"folders", "split", "split_seed"}) | (
+            set(train) - ({f.name for f in fields(cls)} - {"folders", "split", "split_seed", "model"}))
+        if unknown:
+            raise ValueError(f"unknown config key(s): {sorted(unknown)}")
+        folders = data.get("folders", [])
+        if isinstance(folders, str):
+            folders = [folders]
+        if not folders:
+            raise ValueError("config needs [data] folders = [...] (label folders)")
+
+        def resolve(p):
+            p = Path(p)
+            return str(p if p.is_absolute() or base is None else base / p)
+
+        kw = dict(train)
+        if "output" in kw:
+            kw["output"] = resolve(kw["output"])
+        elif base is not None:
+            kw["output"] = resolve(cls.output)
+        return cls(folders=tuple(resolve(f) for f in folders),
+                   split=tuple(data.get("split", DEFAULT_SPLIT)),
+                   split_seed=int(data.get("split_seed", 0)),
+                   model=ModelConfig.from_dict(raw.get("model", {})), **kw)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["folders"], d["split"] = list(self.folders), list(self.split)
+        return d
+
+    @classmethod
+    def from_saved(cls, d: Mapping[str, Any]) -> "TrainConfig":
+        d = dict(d)
+        d["model"] = ModelConfig.from_dict(d["model"])
+        d["folders"], d["split"] = tuple(d["folders"]), tuple(d["split"])
+        return cls(**d)
+
+    def with_(self, **changes) -> "TrainConfig":
+        return TrainConfig(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changes})
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return {"float32": torch.float32, "float64": torch.float64}[self.dtype]
+
+
+# ----------------------------------------------------------------------------
+def average_num_neighbors(graphs: Sequence[StructureGraph]) -> float:
+    """Mean number of message-passing neighbours per atom."""
+    edges = sum(g.mp_edge_index.shape[1] for g in graphs)
+    atoms = sum(g.natoms for g in graphs)
+    return max(1.0, edges / max(atoms, 1))
+
+
+def average_num_pairs(graphs: Sequence[StructureGraph]) -> float:
+    """Mean number of Hamiltonian edges (pairs within r_H) per atom."""
+    return max(1.0, sum(g.num_edges for g in graphs) / max(sum(g.natoms for g in graphs), 1))
+
+
+def gamma_errors(model: HamiltonianModel, batch: GraphBatch) -> torch.Tensor:
+    """Predicted minus target ``H^Gamma`` elements (Hartree), flattened over the batch."""
+    out = model(batch)
+    return gamma_flat(batch, out["onsite"], out["offsite"], model.norb) - batch.hamiltonian
+
+
+def generalized_eigenvalues(h: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Eigenvalues of ``H c = e S c`` (Hartree) via Cholesky of ``S``."""
+    L = torch.linalg.cholesky(s)
+    a = torch.linalg.solve_triangular(L, h, upper=False)
+    a = torch.linalg.solve_triangular(L, a.transpose(-1, -2), upper=False)
+    return torch.linalg.eigvalsh(0.5 * (a + a.transpose(-1, -2)))
+
+
+class Trainer:
+    """Owns data, model, optimiser and the on-disk state of one training run."""
+
+    def __init__(self, config: TrainConfig, output: str | Path | None = None):
+        self.config = config
+        self.output = Path(output or config.output)
+        self.dtype = config.torch_dtype
+        graphs, self.layout, self.settings = load_graphs(config.folders, config.model.cutoff_h,
+                                                         config.model.cutoff_mp)
+        self.graphs = graphs
+        tr, va, te = split_indices(len(graphs), config.split, config.split_seed)
+        self.split = {"train": tr.tolist(), "val": va.tolist(), "test": te.tolist()}
+        self.train_graphs = [graphs[k] for k in tr]
+        self.val_graphs = [graphs[k] for k in va]
+        self.test_graphs = [graphs[k] for k in te]
+        self._eig_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    # --- setup -------------------------------------------------------------
+    def _fresh_state(self):
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        model_cfg = ModelConfig.from_dict({**cfg.model.to_dict(),
+                                           "avg_num_neighbors": average_num_neighbors(self.train_graphs),
+                                           "avg_num_pairs": average_num_pairs(self.train_graphs)})
+        model = HamiltonianModel(model_cfg, self.layout)
+        self.normalisation = compute_normalisation(self.train_graphs, self.layout)
+        model.set_normalisation(self.normalisation["scale"], torch.tensor(self.normalisation["onsite_shift"]))
+        self.model = model.to(self.dtype)
+        self._make_optim()
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.epoch, self.best, self.best_epoch, self.bad_epochs = 0, math.inf, -1, 0
+        self.history: list[dict] = []
+
+    def _make_optim(self):
+        cfg = self.config
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=cfg.scheduler_factor, patience=cfg.scheduler_patience,
+            min_lr=cfg.min_lr)
+
+    def _resume_state(self, ckpt: dict):
+        self.model = model_from_checkpoint(ckpt, self.dtype).train()
+        self.normalisation = ckpt["normalisation"]
+        self._make_optim()
+        tr = ckpt["training"]
+        self.optimizer.load_state_dict(tr["optimizer"])
+        self.scheduler.load_state_dict(tr["scheduler"])
+        self.generator = torch.Generator()
+        self.generator.set_state(tr["generator"])
+        torch.set_rng_state(tr["torch_rng"])
+        self.epoch, self.best, self.best_epoch = tr["epoch"], tr["best"], tr["best_epoch"]
+        self.bad_epochs, self.history = tr["bad_epochs"], list(tr["history"])
+        if tr["split"] != self.split:
+            raise ValueError("cannot resume: the data split changed (label folders or split settings differ)")
+
+    # --- one epoch ----------------------------------------------------------
+    def _batches(self, graphs: list[StructureGraph], shuffle: bool):
+        order = (torch.randperm(len(graphs), generator=self.generator).tolist() if shuffle
+                 else list(range(len(graphs))))
+        bs = max(1, self.config.batch_size)
+        for k in range(0, len(order), bs):
+            chunk = [graphs[o] for o in order[k:k + bs]]
+            yield chunk, collate(chunk, self.dtype)
+
+    def _eigen_target(self, g: StructureGraph):
+        if g.name not in self._eig_cache:
+            s = torch.as_tensor(g.overlap, dtype=self.dtype)
+            e = generalized_eigenvalues(torch.as_tensor(g.hamiltonian_ha, dtype=self.dtype), s)
+            self._eig_cache[g.name] = (s, e)
+        return self._eig_cache[g.name]
+
+    def _loss(self, chunk, batch):
+        out = self.model(batch)
+        pred = gamma_flat(batch, out["onsite"], out["offsite"], self.model.norb)
+        err = pred - batch.hamiltonian
+        loss = err.abs().mean()
+        if self.config.eigenvalue_weight > 0:
+            eig = []
+            for g, h in zip(chunk, split_gamma(batch, pred)):
+                s, e_ref = self._eigen_target(g)
+                eig.append((generalized_eigenvalues(h, s) - e_ref).abs().mean())
+            loss = loss + self.config.eigenvalue_weight * torch.stack(eig).mean()
+        return loss, err.detach()
+
+    def train_epoch(self) -> float:
+        self.model.train()
+        abs_sum, n = 0.0, 0
+        for chunk, batch in self._batches(self.train_graphs, shuffle=True):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, err = self._loss(chunk, batch)
+            loss.backward()
+            if self.config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            abs_sum += float(err.abs().sum())
+            n += err.numel()
+        return abs_sum / max(n, 1) * MEV
+
+    @torch.no_grad()
+    def evaluate(self, graphs: list[StructureGraph]) -> float | None:
+        """MAE of ``H^Gamma`` elements in meV over ``graphs`` (None if empty)."""
+        if not graphs:
+            return None
+        self.model.eval()
+        abs_sum, n = 0.0, 0
+        for _, batch in self._batches(graphs, shuffle=False):
+            err = gamma_errors(self.model, batch)
+            abs_sum += float(err.abs().sum())
+            n += err.numel()
+        return abs_sum / max(n, 1) * MEV
+
+    # --- checkpoints ------------------------------------------------------------
+    def _metrics(self) -> dict:
+        return {"history": self.history, "best_val_mae_mev": self.best, "best_epoch": self.best_epoch,
+                "split": self.split, "names": {k: [self.graphs[i].name for i in v]
+                                               for k, v in self.split.items()},
+                "num_parameters": count_parameters(self.model), "train_config": self.config.to_dict()}
+
+    def _save(self, best: bool):
+        training = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                    "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+                    "epoch": self.epoch, "best": self.best, "best_epoch": self.best_epoch,
+                    "bad_epochs": self.bad_epochs, "history": self.history, "split": self.split}
+        ckpt = checkpoint_dict(self.model, self.settings, self.normalisation, self._metrics(), training)
+        save_checkpoint(self.output / CHECKPOINT, ckpt)
+        if best:
+            ckpt = checkpoint_dict(self.model, self.settings, self.normalisation, self._metrics())
+            save_checkpoint(self.output / BEST, ckpt)
+
+    # --- the loop -------------------------------------------------------------------
+    def run(self, resume: bool = False) -> dict:
+        """Train to ``epochs`` (or early stop); return the summary also written to metrics.json."""
+        cfg = self.config
+        self.output.mkdir(parents=True, exist_ok=True)
+        last = self.output / CHECKPOINT
+        if resume and last.exists():
+            self._resume_state(read_checkpoint(last))
+            log.info("resuming %s at epoch %d", self.output, self.epoch)
+        else:
+            if resume:
+                log.warning("no checkpoint in %s; starting fresh", self.output)
+            self._fresh_state()
+        log.info("training on %d / validating on %d / testing on %d structures; %d parameters",
+                 len(self.train_graphs), len(self.val_graphs), len(self.test_graphs),
+                 count_parameters(self.model))
+        bar = _progress(range(self.epoch, cfg.epochs), cfg.progress, self.output.name)
+        for _ in bar:
+            if self._stopped():
+                break
+            t0 = time.perf_counter()
+            train_mae = self.train_epoch()
+            val_mae = self.evaluate(self.val_graphs)
+            monitor = train_mae if val_mae is None else val_mae
+            self.scheduler.step(monitor)
+            self.epoch += 1
+            improved = monitor < self.best
+            if improved:
+                self.best, self.best_epoch, self.bad_epochs = monitor, self.epoch, 0
+            else:
+                self.bad_epochs += 1
+            self.history.append({"epoch": self.epoch, "train_mae_mev": train_mae, "val_mae_mev": val_mae,
+                                 "lr": self.optimizer.param_groups[0]["lr"],
+                                 "wall_s": time.perf_counter() - t0})
+            self._save(best=improved)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(train=f"{train_mae:.3f}", val="-" if val_mae is None else f"{val_mae:.3f}",
+                                lr=f"{self.optimizer.param_groups[0]['lr']:.1e}")
+        return self.finish()
+
+    def _stopped(self) -> bool:
+        lr = self.optimizer.param_groups[0]["lr"]
+        patience_over = self.bad_epochs >= self.config.early_stopping_patience
+        lr_floor = lr <= self.config.min_lr * (1 + 1e-9) and self.bad_epochs > self.config.scheduler_patience
+        if patience_over or lr_floor:
+            log.info("early stopping at epoch %d (best %.4f meV at epoch %d)", self.epoch, self.best,
+                     self.best_epoch)
+            return True
+        return False
+
+    def finish(self) -> dict:
+        """Evaluate the best model on every split; write metrics.json; return the summary."""
+        best_path = self.output / BEST
+        if best_path.exists():
+            self.model.load_state_dict(read_checkpoint(best_path)["state_dict"])
+        summary = {
+            "epochs": self.epoch, "best_epoch": self.best_epoch,
+            "train_mae_mev": self.evaluate(self.train_graphs),
+            "val_mae_mev": self.evaluate(self.val_graphs),
+            "test_mae_mev": self.evaluate(self.test_graphs),
+            "num_parameters": count_parameters(self.model),
+        }
+        if best_path.exists():
+            ckpt = read_checkpoint(best_path)
+            ckpt["metrics"] = {**ckpt["metrics"], "summary": summary}
+            save_checkpoint(best_path, ckpt)
+        write_json(self.output / METRICS, {**self._metrics(), "summary": summary})
+        log.info("%s: train %.4f / val %s / test %s meV MAE", self.output, summary["train_mae_mev"],
+                 _fmt(summary["val_mae_mev"]), _fmt(summary["test_mae_mev"]))
+        return summary
+
+
+def train(config: TrainConfig, resume: bool = False, output: str | Path | None = None) -> dict:
+    """Train one model; see ``Trainer``."""
+    return Trainer(config, output).run(resume=resume)
+
+
+def train_committee(config: TrainConfig, members: int, resume: bool = False) -> list[dict]:
+    """Train ``members`` models with seeds ``seed .. seed + members - 1`` into ``output/member_XX``."""
+    out = []
+    for k in range(members):
+        cfg = config.with_(seed=config.seed + k)
+        out.append(train(cfg, resume=resume, output=Path(config.output) / member_dir(k)))
+    return out
+
+
+def member_dir(k: int) -> str:
+    return f"member_{k:02d}"
+
+
+def _progress(it, enabled: bool, desc: str):
+    if not enabled:
+        return it
+    from tqdm import tqdm
+
+    return tqdm(it, desc=desc, unit="epoch", dynamic_ncols=True)
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+__all__ = ["TrainConfig", "Trainer", "train", "train_committee", "member_dir", "MEV"]
