@@ -127,7 +127,9 @@ class MLHCalculator(Calculator):
         self._electronic_extras(e, c, s, offsets, nelectron, atoms, members_h)
 
     def _electronic_extras(self, e, c, s, offsets, nelectron, atoms, members_h) -> None:
-        defect = self.defect_atoms if self.defect_atoms is not None else atoms.info.get("defect_atoms")
+        defect = self.defect_atoms
+        if defect is None:  # structure builders record the defect's atoms in info
+            defect = atoms.info.get("defect_atoms", atoms.info.get("defect_si"))
         lv = find_defect_levels(e, c, s, offsets, nelectron, defect_atoms=defect)
         self.electronic.update({
             "band_gap": lv.gap_ev, "vbm": lv.vbm_ev, "cbm": lv.cbm_ev,

@@ -7,7 +7,9 @@ For each state n near the Fermi level, Mulliken weights on atoms
 give two localisation measures:
 
 * the inverse participation ratio ``IPR_n = sum_a w_{n,a}^2`` (1/N for a state
-  spread over N atoms, ~1/k for one on k atoms);
+  spread over N atoms, ~1/k for one on k atoms); a state counts as localised
+  when its IPR exceeds both ``min_ipr`` and 4/N, so tiny cells have no
+  "localised" states at all;
 * the weight on the defect's atoms ``W_n = sum_{a in defect} w_{n,a}`` when the
   defect's neighbour atoms are known (vacancy: the dangling-bond atoms;
   substitutional/interstitial: the defect atom and its first shell).
@@ -83,13 +85,14 @@ def find_defect_levels(energies_ha: np.ndarray, coeffs: np.ndarray, overlap: np.
         is_defect = score >= min_defect_weight
     else:
         score = (w**2).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12) ** 2
-        is_defect = score >= min_ipr
+        is_defect = score >= max(min_ipr, 4.0 / len(offsets[:-1]))
     idx = np.arange(lo, hi)
     occupied = idx < nocc
     host_occ = idx[occupied & ~is_defect]
     host_emp = idx[~occupied & ~is_defect]
-    if len(host_occ) == 0 or len(host_emp) == 0:
-        raise ValueError("no host-like band edge inside the window; widen `window` or loosen thresholds")
+    if len(host_occ) == 0 or len(host_emp) == 0:  # everything looked localised: plain HOMO/LUMO
+        is_defect = np.zeros_like(is_defect)
+        host_occ, host_emp = idx[occupied], idx[~occupied]
     vbm = energies_ha[host_occ.max()]
     cbm = energies_ha[host_emp.min()]
     in_gap = is_defect & (energies_ha[lo:hi] > vbm) & (energies_ha[lo:hi] < cbm)

@@ -1,0 +1,81 @@
+"""MLH engine end to end: tiny trained model -> MLHCalculator; i-PI relaxation == ASE relaxation."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+from ase.optimize import BFGS
+
+from mlh_ipi.calculator import MLHCalculator
+from mlh_ipi.ipi.pes import MLHDriver
+from mlh_ipi.ipi.relax import relax_with_ipi
+from mlh_ipi.model.network import ModelConfig
+from mlh_ipi.model.training import TrainConfig, train
+
+DATA = Path(__file__).parent / "data" / "si2_cheap"
+FMAX = 0.005  # eV/A, tight so that both optimisers stop at the same minimum
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("si2_model")
+    torch.set_num_threads(1)
+    cfg = TrainConfig(folders=(str(DATA),), output=str(out), epochs=60, batch_size=2, lr=1e-2,
+                      progress=False, split=(1.0, 0.0, 0.0),
+                      model=ModelConfig(cutoff_h=6.0, cutoff_mp=4.0, num_layers=1, num_basis=6,
+                                        radial_hidden=16, hidden_irreps="8x0e+4x1o+4x1e+2x2e"))
+    train(cfg)
+    return out / "best.pt"
+
+
+def _start():
+    at = bulk("Si", "diamond", a=5.43)
+    at.positions[0] += [0.12, 0.05, -0.03]
+    return at
+
+
+def test_ipi_relaxation_matches_ase_relaxation_with_the_same_model(tiny_model, tmp_path):
+    direct = _start()
+    direct.calc = MLHCalculator(tiny_model)
+    e0 = direct.get_potential_energy()
+    assert np.isfinite(e0) and direct.calc.electronic["band_gap"] > 0
+    BFGS(direct, logfile=None).run(fmax=FMAX, steps=100)
+    e_ase = direct.get_potential_energy()
+
+    res = relax_with_ipi(_start(), tmp_path / "ipi", engine="mlh", model=str(tiny_model),
+                         fmax_ev_per_a=FMAX, max_steps=100)
+    assert res.converged
+    assert abs(res.energy_ev - e_ase) < 1e-4, (res.energy_ev, e_ase)
+    assert res.energies_ev[0] == pytest.approx(e0, abs=1e-6)  # same PES at the start
+    assert res.energy_ev < e0
+    # the electronic extras came through i-PI's output
+    assert res.extras["band_gap"] == pytest.approx(direct.calc.electronic["band_gap"], abs=5e-3)
+    assert {"vbm", "cbm", "defect_levels"} <= set(res.extras)
+
+
+def test_species_outside_the_model_is_rejected_before_the_first_step(tiny_model, tmp_path):
+    from ase import Atoms
+    from ase.io import write
+
+    template = tmp_path / "sio.extxyz"
+    write(template, Atoms("SiO", positions=[[0, 0, 0], [1.6, 0, 0]], cell=[6, 6, 6], pbc=True))
+    with pytest.raises(ValueError, match=r"\['O'\] not in orbital layout"):
+        MLHDriver(str(template), model=str(tiny_model))
+
+
+def test_nan_positions_raise_instead_of_garbage_forces(tiny_model):
+    at = _start()
+    at.positions[1, 2] = np.nan
+    at.calc = MLHCalculator(tiny_model)
+    with pytest.raises(ValueError, match="NaN"):
+        at.get_forces()
+
+
+def test_h_only_mode_gives_electronics_but_no_energy(tiny_model):
+    at = _start()
+    calc = MLHCalculator(tiny_model, mode="h_only")
+    calc.calculate(at, properties=[])
+    assert calc.electronic["band_gap"] > 0 and "energy" not in calc.results
+    with pytest.raises(ValueError, match="h_only"):
+        calc.calculate(at, properties=["energy"])
