@@ -16,6 +16,9 @@ from mlh_ipi.threads import configure_threads
 SUBCOMMANDS = (
     "mlh_ipi.cli.build",
     "mlh_ipi.cli.label",
+    "mlh_ipi.cli.serve",
+    "mlh_ipi.cli.train_h",
+    "mlh_ipi.cli.demo",
 )
 
 
