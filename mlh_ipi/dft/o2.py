@@ -47,19 +47,38 @@ def o2_molecule(d_a: float, box_a: float) -> Atoms:
 
 
 def o2_reference(settings: DFTSettings, box_a: float = 9.0,
-                 bond_lengths_a=(1.18, 1.22, 1.26, 1.30)) -> O2Reference:
-    """E(O2, triplet) at the minimum of a bond-length scan, with ``settings`` but spin = 2."""
+                 bond_lengths_a=(1.20, 1.25, 1.30, 1.35), max_extensions: int = 4) -> O2Reference:
+    """E(O2, triplet) at the bottom of a bond-length scan, with ``settings`` but spin = 2.
+
+    The scan is extended in steps of its own spacing until the lowest point is
+    bracketed (a minimal basis can stretch O2 well beyond 1.21 A); a parabola
+    through the lowest point and its two neighbours gives the minimum.
+    """
     s = settings.with_(spin=2, smearing=None)
-    scan = []
-    for d in bond_lengths_a:
-        res = run_scf(o2_molecule(d, box_a), s)
-        scan.append((float(d), res.energy_ev))
-        log.info("O2 d=%.3f A: E=%.6f eV", d, res.energy_ev)
-    ds, es = np.array(scan).T
-    c2, c1, c0 = np.polyfit(ds, es, 2)
-    if c2 <= 0:
-        raise RuntimeError(f"O2 scan has no minimum: {scan}")
+    scan: dict[float, float] = {}
+
+    def energy(d: float) -> float:
+        if d not in scan:
+            scan[d] = run_scf(o2_molecule(d, box_a), s).energy_ev
+            log.info("O2 d=%.3f A: E=%.6f eV", d, scan[d])
+        return scan[d]
+
+    ds = sorted(float(d) for d in bond_lengths_a)
+    step = ds[1] - ds[0]
+    for d in ds:
+        energy(d)
+    for _ in range(max_extensions + 1):
+        grid = sorted(scan)
+        k = int(np.argmin([scan[d] for d in grid]))
+        if 0 < k < len(grid) - 1:
+            break
+        energy(round(grid[0] - step, 6) if k == 0 else round(grid[-1] + step, 6))
+    else:
+        raise RuntimeError(f"O2 scan found no minimum: {sorted(scan.items())}")
+    grid = sorted(scan)
+    k = int(np.argmin([scan[d] for d in grid]))
+    x = np.array(grid[k - 1:k + 2])
+    c2, c1, c0 = np.polyfit(x, [scan[d] for d in x], 2)
     d0 = -c1 / (2 * c2)
-    if not ds.min() <= d0 <= ds.max():
-        raise RuntimeError(f"O2 minimum {d0:.3f} A outside the scanned range {ds.min()}-{ds.max()} A")
-    return O2Reference(float(np.polyval([c2, c1, c0], d0)), float(d0), box_a, tuple(map(tuple, scan)))
+    return O2Reference(float(np.polyval([c2, c1, c0], d0)), float(d0), box_a,
+                       tuple((d, scan[d]) for d in grid))
