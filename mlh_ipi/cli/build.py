@@ -107,8 +107,8 @@ def run_sio2(args: argparse.Namespace) -> int:
     if args.report:
         write_json(args.report, report)
     print(format_sio2_report(report))
-    print(f"melt-quench: seed {args.seed}, stream {atoms.info['stream']}, {atoms.info['n_requench']} retries, "
-          f"final pressure {atoms.info['pressure_GPa']:.1f} GPa")
+    print(f"melt-quench: seed {args.seed}, stream {atoms.info['stream']}, "
+          f"{atoms.info['n_requench']} retries, final pressure {atoms.info['pressure_GPa']:.1f} GPa")
     print(f"wrote {args.out}")
     return 0
 

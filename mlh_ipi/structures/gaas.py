@@ -47,6 +47,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 from ase.build import bulk
+from ase.geometry import find_mic
 
 A_GAAS_PBE = 5.75  # Angstrom, PBE; experiment 5.653
 SIZES = (64, 128, 216)
@@ -89,8 +90,6 @@ def tetrahedral_sites(atoms: Atoms, surrounded_by: str, a: float) -> np.ndarray:
 
 def _nearest_to_centre(atoms: Atoms, positions: np.ndarray) -> int:
     centre = atoms.cell.cartesian_positions(np.full(3, 0.5))
-    from ase.geometry import find_mic
-
     _, dist = find_mic(positions - centre, atoms.cell, pbc=True)
     return int(np.argmin(dist))
 
