@@ -6,8 +6,10 @@ checkpoint; loading a model against different settings is an error
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
+
+from mlh_ipi.strict import from_mapping
 
 SUPPORTED_BASES = ("gth-szv-molopt-sr", "gth-dzvp-molopt-sr")
 
@@ -81,11 +83,7 @@ class DFTSettings:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "DFTSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown DFT setting(s): {sorted(unknown)}")
-        return cls(**dict(d))
+        return from_mapping(cls, d, "DFT setting")
 
     def physics_key(self) -> dict:
         """The fields that define the Hamiltonian (used for compatibility checks)."""

@@ -41,7 +41,7 @@ Defaults (``ModelConfig``) and why
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 import torch
@@ -54,6 +54,7 @@ from mlh_ipi.model.blocks import BlockHead, block_spec
 from mlh_ipi.model.layers import Interaction, PairFeatures
 from mlh_ipi.model.radial import PolynomialCutoff, RadialEmbedding
 from mlh_ipi.orbitals import OrbitalLayout
+from mlh_ipi.strict import from_mapping
 
 # multiplicity of each l in the default hidden features (both parities for l > 0)
 DEFAULT_MULTIPLICITY = {0: 32, 1: 16, 2: 8, 3: 4, 4: 4, 5: 2, 6: 2}
@@ -113,11 +114,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown model option(s): {sorted(unknown)}")
-        return cls(**dict(d))
+        return from_mapping(cls, d, "model option")
 
 
 class HamiltonianModel(nn.Module):
