@@ -1,7 +1,9 @@
 """One label per file: compressed ``.npz``, written atomically (schema in docs/labels.md).
 
 Arrays keep their units in their names; scalars and provenance live in a JSON
-string ``meta``. ``SCHEMA_VERSION`` is bumped on any incompatible change and
+string ``meta``. H and S are stored in float64 (energies are evaluated from
+them); the density matrix and the image-resolved overlap blocks, which are
+diagnostics and exactly recomputable, in float32 to keep files small. ``SCHEMA_VERSION`` is bumped on any incompatible change and
 checked on read.
 """
 from __future__ import annotations
@@ -37,6 +39,7 @@ def write_label(path: str | Path, lab: Label) -> Path:
     }
     sizes = np.array([b.size for b in lab.overlap_blocks], dtype=np.int64)
     flat = np.concatenate([b.ravel() for b in lab.overlap_blocks]) if sizes.size else np.zeros(0)
+    flat = flat.astype(np.float32)
     save_npz(
         path,
         meta=np.array(json.dumps(meta)),
@@ -45,7 +48,7 @@ def write_label(path: str | Path, lab: Label) -> Path:
         forces_ev_per_a=np.asarray(lab.forces_ev_per_a, dtype=np.float64),
         hamiltonian_ha=np.asarray(lab.hamiltonian_ha, dtype=np.float64),
         overlap=np.asarray(lab.overlap, dtype=np.float64),
-        density_matrix=np.asarray(lab.density_matrix, dtype=np.float64),
+        density_matrix=np.asarray(lab.density_matrix, dtype=np.float32),
         mo_energy_ha=np.asarray(lab.mo_energy_ha, dtype=np.float64),
         overlap_pairs=np.asarray(lab.overlap_pairs, dtype=np.int64),
         overlap_block_sizes=sizes,
