@@ -18,6 +18,7 @@ SUBCOMMANDS = (
     "mlh_ipi.cli.label",
     "mlh_ipi.cli.serve",
     "mlh_ipi.cli.train_h",
+    "mlh_ipi.cli.eval_h",
     "mlh_ipi.cli.demo",
 )
 

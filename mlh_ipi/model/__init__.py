@@ -22,3 +22,11 @@ Modules (data flow top to bottom)::
 import torch
 
 torch.serialization.add_safe_globals([slice])
+
+import warnings
+
+# e3nn 0.4.4 compiles its helpers with torch.jit.script, which torch 2.13 deprecates and
+# annotates with a UserWarning per module; neither affects results.
+warnings.filterwarnings("ignore", message="The TorchScript type system doesn't support",
+                        category=UserWarning)
+warnings.filterwarnings("ignore", message=r"`torch.jit.script` is deprecated", category=DeprecationWarning)

@@ -1,0 +1,65 @@
+"""Compare a predicted Hamiltonian with the DFT one: the error measures the benchmarks report.
+
+All inputs in Hartree (Gamma matrices, same overlap); all outputs in meV.
+
+* ``h_mae``: mean |H_pred - H_dft| over all matrix elements;
+* ``eigenvalue_mae``: mean |e_pred - e_dft| over the states within +-3 eV of
+  the DFT gap (edges from closed-shell filling, states paired by index);
+* ``gap_error``: host-like gap (defect states excluded) difference;
+* ``defect_level_error``: difference of the in-gap levels (relative to the VBM)
+  when both Hamiltonians show the same number of levels.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from mlh_ipi.electronic.defect_levels import find_defect_levels
+from mlh_ipi.electronic.eigen import solve
+from mlh_ipi.units import HARTREE
+
+MEV = 1000.0 * HARTREE
+
+
+@dataclass(frozen=True)
+class HamiltonianErrors:
+    h_mae_mev: float
+    h_max_mev: float
+    eigenvalue_mae_mev: float
+    n_states_in_window: int
+    gap_dft_ev: float
+    gap_pred_ev: float
+    gap_error_mev: float
+    defect_level_error_mev: float | None  # None when the level counts differ or there are none
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare_hamiltonians(h_pred: np.ndarray, h_dft: np.ndarray, overlap: np.ndarray,
+                         offsets: np.ndarray, nelectron: int, defect_atoms=None,
+                         window_ev: float = 3.0) -> HamiltonianErrors:
+    """Errors of ``h_pred`` against ``h_dft`` (both Gamma, Hartree) with the same overlap."""
+    diff = np.abs(h_pred - h_dft)
+    e_d, c_d = solve(h_dft, overlap)
+    e_p, c_p = solve(h_pred, overlap)
+    nocc = nelectron // 2
+    vbm, cbm = e_d[nocc - 1], e_d[nocc]
+    w = window_ev / HARTREE
+    sel = (e_d >= vbm - w) & (e_d <= cbm + w)
+    lv_d = find_defect_levels(e_d, c_d, overlap, offsets, nelectron, defect_atoms=defect_atoms)
+    lv_p = find_defect_levels(e_p, c_p, overlap, offsets, nelectron, defect_atoms=defect_atoms)
+    level_err = None
+    if len(lv_d.levels_ev) and len(lv_d.levels_ev) == len(lv_p.levels_ev):
+        level_err = float(np.mean(np.abs(lv_p.above_vbm_ev - lv_d.above_vbm_ev)) * 1000)
+    return HamiltonianErrors(
+        h_mae_mev=float(diff.mean() * MEV),
+        h_max_mev=float(diff.max() * MEV),
+        eigenvalue_mae_mev=float(np.abs(e_p[sel] - e_d[sel]).mean() * MEV),
+        n_states_in_window=int(sel.sum()),
+        gap_dft_ev=lv_d.gap_ev,
+        gap_pred_ev=lv_p.gap_ev,
+        gap_error_mev=float((lv_p.gap_ev - lv_d.gap_ev) * 1000),
+        defect_level_error_mev=level_err,
+    )
