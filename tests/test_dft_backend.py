@@ -15,7 +15,7 @@ from mlh_ipi.dft.label import label_from_scf
 from mlh_ipi.dft.realspace import overlap_blocks, two_centre_blocks
 from mlh_ipi.dft.scf import SCFNotConverged, run_scf
 from mlh_ipi.dft.settings import DFTSettings, check_compatible
-from mlh_ipi.units import HARTREE_PER_BOHR
+from mlh_ipi.units import BOHR, HARTREE_PER_BOHR
 
 FAST = DFTSettings(ke_cutoff=40.0, precision=1e-9, conv_tol=1e-10)
 
@@ -90,7 +90,7 @@ def test_forces_match_central_finite_differences(si2_scf):
             at = si2_scf.atoms.copy()
             at.positions[atom, comp] += sign * h
             e.append(run_scf(at, FAST, dm0=dm).energy_ha)
-        fd = -(e[0] - e[1]) / (2 * h / 0.529177210903)
+        fd = -(e[0] - e[1]) / (2 * h / BOHR)
         assert abs(fd - f[atom, comp]) < 1e-3, (atom, comp, fd, f[atom, comp])
     # the two atoms' forces balance in this 2-atom cell up to the egg-box error
     assert np.abs(f.sum(0)).max() < 5e-3
