@@ -17,7 +17,6 @@ force of each code; target: MAE <= 30 meV/A.
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import subprocess
 import time

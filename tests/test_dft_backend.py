@@ -12,7 +12,7 @@ from mlh_ipi.data.labelfile import read_label, write_label
 from mlh_ipi.dft.cell import build_cell
 from mlh_ipi.dft.image_resolved import bloch_sum, image_resolved_hamiltonian
 from mlh_ipi.dft.label import label_from_scf
-from mlh_ipi.dft.realspace import overlap_blocks, two_centre_blocks
+from mlh_ipi.dft.realspace import two_centre_blocks
 from mlh_ipi.dft.scf import SCFNotConverged, run_scf
 from mlh_ipi.dft.settings import DFTSettings, check_compatible
 from mlh_ipi.units import BOHR, HARTREE_PER_BOHR

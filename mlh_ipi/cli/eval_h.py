@@ -41,7 +41,7 @@ def _label_paths(items):
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlh_ipi.atomic_io import write_json, write_text
+    from mlh_ipi.atomic_io import write_json
     from mlh_ipi.calculator import load_hamiltonian_model
     from mlh_ipi.data.labelfile import read_label
     from mlh_ipi.electronic.compare import MEV, compare_hamiltonians
@@ -88,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
     }
     write_json(args.out / "summary.json", summary)
     _plots(parity, eig_pairs, args.out)
-    write_text(args.out / "summary.txt", json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
     return 0
 

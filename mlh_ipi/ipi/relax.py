@@ -104,12 +104,12 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
             sock = Path(SOCKET_PREFIX + address)
             if sock.exists():
                 sock.unlink()
-    result = _collect(work, atoms, time.perf_counter() - t0, fmax_ev_per_a, max_steps)
+    result = _collect(work, atoms, time.perf_counter() - t0, fmax_ev_per_a)
     write_json(done, asdict(result))
     return result
 
 
-def _collect(work: Path, atoms: Atoms, wall: float, fmax_target: float, max_steps: int) -> RelaxResult:
+def _collect(work: Path, atoms: Atoms, wall: float, fmax_target: float) -> RelaxResult:
     props = read_properties(work / "relax.out")
     energies = props["potential"].tolist()
     pos = _read_ipi_xyz(work / "relax.pos_0.xyz")
