@@ -20,6 +20,7 @@ SUBCOMMANDS = (
     "mlh_ipi.cli.train_h",
     "mlh_ipi.cli.eval_h",
     "mlh_ipi.cli.md",
+    "mlh_ipi.cli.stream",
     "mlh_ipi.cli.demo",
 )
 

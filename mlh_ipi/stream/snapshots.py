@@ -1,0 +1,46 @@
+"""The unit of work of a stream: one MD snapshot with its labels (source, step, T, defect kind)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from ase import Atoms
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Positions (N, 3) Å and cell (3, 3) Å of one frame.
+
+    ``source`` names the trajectory or MD run and ``step`` the frame in it (MD
+    timestep, or frame index for files without one); together they are the key
+    of the processed-step index. ``temperature_k`` and ``defect`` select the
+    statistics group. ``defect_atoms`` (0-based indices, or None for the IPR
+    criterion) go to the defect-level picking.
+    """
+
+    source: str
+    step: int
+    symbols: tuple[str, ...]
+    positions: np.ndarray
+    cell: np.ndarray
+    temperature_k: float
+    defect: str = "none"
+    defect_atoms: tuple[int, ...] | None = None
+
+    def to_atoms(self) -> Atoms:
+        atoms = Atoms(symbols=list(self.symbols), positions=self.positions, cell=self.cell, pbc=True)
+        if self.defect_atoms is not None:
+            atoms.info["defect_atoms"] = list(self.defect_atoms)
+        return atoms
+
+    @classmethod
+    def from_atoms(cls, atoms: Atoms, source: str, step: int, temperature_k: float,
+                   defect: str = "none", defect_atoms: Sequence[int] | None = None) -> "Snapshot":
+        """``defect_atoms`` defaults to the builders' ``info["defect_atoms"]`` / ``info["defect_si"]``."""
+        if defect_atoms is None:
+            defect_atoms = atoms.info.get("defect_atoms", atoms.info.get("defect_si"))
+        return cls(source=str(source), step=int(step), symbols=tuple(atoms.get_chemical_symbols()),
+                   positions=np.array(atoms.get_positions(), float), cell=np.array(atoms.cell.array, float),
+                   temperature_k=float(temperature_k), defect=str(defect),
+                   defect_atoms=None if defect_atoms is None else tuple(int(i) for i in np.ravel(defect_atoms)))

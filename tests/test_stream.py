@@ -1,0 +1,298 @@
+"""On-the-fly stream: statistics, LAMMPS snapshot hook, back-pressure, online == offline, resume, levels."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+from ase.io import read, write
+
+from mlh_ipi.calculator import MLHCalculator
+from mlh_ipi.data.labelfile import read_label
+from mlh_ipi.electronic.defect_levels import atom_weights, find_defect_levels
+from mlh_ipi.electronic.eigen import solve
+from mlh_ipi.lammps.runtime import open_lammps, potential_file
+from mlh_ipi.lammps.snapshot_hook import SnapshotHook
+from mlh_ipi.model.network import ModelConfig
+from mlh_ipi.model.training import TrainConfig, train
+from mlh_ipi.stream.outputs import summary_rows, write_report
+from mlh_ipi.stream.run import stream_ipi, stream_offline
+from mlh_ipi.stream.snapshots import Snapshot
+from mlh_ipi.stream.sources import lammps_hook, write_snapshots_extxyz
+from mlh_ipi.stream.state import ProcessedIndex, StreamState
+from mlh_ipi.stream.statistics import ElectronicStatistics, RunningMoments, electronic_record
+from mlh_ipi.stream.workers import SnapshotPipeline, read_snapshot_log
+from mlh_ipi.structures.rattle import rattle
+
+ROOT = Path(__file__).resolve().parents[1]
+SI2 = ROOT / "tests" / "data" / "si2_cheap"
+VO_LABEL = ROOT / "examples" / "sio2_vo" / "data" / "labels" / "train" / "000000.label.npz"
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A tiny MLH model of Si (10 epochs on the Si2 labels): a real model, cheap to evaluate."""
+    out = tmp_path_factory.mktemp("si_mlh")
+    torch.set_num_threads(1)
+    train(TrainConfig(folders=(str(SI2),), output=str(out), epochs=10, batch_size=2, lr=1e-2,
+                      progress=False, split=(1.0, 0.0, 0.0),
+                      model=ModelConfig(cutoff_h=6.0, cutoff_mp=4.0, num_layers=1, num_basis=6,
+                                        radial_hidden=16, hidden_irreps="8x0e+4x1o+4x1e+2x2e")))
+    return out / "best.pt"
+
+
+def si_md(hooks=(), steps=100, cells=1, sort_every=0):
+    """Si diamond (8 atoms per cell) with Tersoff, Langevin thermostat at 600 K: tag-ordered x, v."""
+    lmp = open_lammps()
+    for c in ["units metal", "atom_style atomic", "boundary p p p", "atom_modify map array",
+              f"atom_modify sort {sort_every} 0.0" if sort_every else "atom_modify sort 0 0.0",
+              "lattice diamond 5.431", f"region box block 0 {cells} 0 {cells} 0 {cells}",
+              "create_box 1 box", "create_atoms 1 box", "mass 1 28.0855", "pair_style tersoff",
+              f"pair_coeff * * {potential_file('Si.tersoff')} Si",
+              "velocity all create 1200 4928459 mom yes rot no dist gaussian", "timestep 0.002",
+              "fix nve all nve", "fix bath all langevin 600 600 0.1 699483"]:
+        lmp.command(c)
+    for h in hooks:
+        h(lmp)
+    lmp.command(f"run {steps}")
+    n = lmp.get_natoms()
+    order = np.argsort(lmp.numpy.extract_atom("id")[:n])
+    x = lmp.numpy.extract_atom("x")[:n][order].copy()
+    v = lmp.numpy.extract_atom("v")[:n][order].copy()
+    boxlo = np.array(lmp.extract_box()[0])
+    lmp.close()
+    return x, v, boxlo
+
+
+def rattled_si(count, seed=0):
+    base = bulk("Si", "diamond", a=5.431, cubic=True)
+    return [rattle(base, 0.08, seed=seed + k) for k in range(count)]
+
+
+# --- statistics --------------------------------------------------------------------------------------
+def _records(rng, n):
+    out = []
+    for _ in range(n):
+        vbm = rng.normal(1.0, 0.1)
+        gap = rng.normal(5.0, 0.3)
+        nlev = rng.integers(0, 3)
+        levels = np.sort(vbm + rng.uniform(0.5, 4.5, size=nlev))
+        out.append({"band_gap": gap, "vbm": vbm, "cbm": vbm + gap, "defect_levels": levels.tolist(),
+                    "band_gap_committee_std": abs(rng.normal(0, 0.05))})
+    return out
+
+
+def test_streaming_statistics_equal_numpy_after_merge_and_checkpoint_resume(tmp_path):
+    rng = np.random.default_rng(7)
+    recs = _records(rng, 300)
+    # three workers each see a third, merged with Chan's formula; the merged state goes through a
+    # checkpoint (JSON) and a "resumed" run adds the rest
+    parts = [ElectronicStatistics() for _ in range(3)]
+    for k, r in enumerate(recs[:200]):
+        parts[k % 3].add(r, 300, "V_O")
+    merged = parts[0].merge(parts[1]).merge(parts[2])
+    StreamState(stats=merged).save(tmp_path)
+    resumed = StreamState.load(tmp_path).stats
+    for r in recs[200:]:
+        resumed.add(r, 300, "V_O")
+    g = resumed.group(300, "V_O")
+
+    gap = np.array([r["band_gap"] for r in recs])
+    assert g.moments["band_gap"].n == 300
+    assert g.moments["band_gap"].mean == pytest.approx(gap.mean(), rel=1e-13)
+    assert g.moments["band_gap"].std() == pytest.approx(gap.std(), rel=1e-12)
+    assert g.moments["band_gap"].std(ddof=1) == pytest.approx(gap.std(ddof=1), rel=1e-12)
+    assert (g.moments["band_gap"].min, g.moments["band_gap"].max) == (gap.min(), gap.max())
+    below = np.array([r["cbm"] - r["defect_levels"][0] for r in recs if r["defect_levels"]])
+    assert g.moments["level0_below_cbm"].n == len(below)
+    assert g.moments["level0_below_cbm"].mean == pytest.approx(below.mean(), rel=1e-12)
+    assert g.moments["level0_below_cbm"].std() == pytest.approx(below.std(), rel=1e-12)
+    spread = np.array([r["band_gap_committee_std"] for r in recs])
+    assert g.moments["band_gap_committee_std"].mean == pytest.approx(spread.mean(), rel=1e-12)
+    # histogram of all levels below the CBM holds every level once, in the right bins
+    all_below = np.array([r["cbm"] - e for r in recs for e in r["defect_levels"]])
+    edges, counts = g.hist_below_cbm.edges_and_counts()
+    ref, _ = np.histogram(all_below, bins=edges)
+    assert counts.sum() == len(all_below) and np.array_equal(counts, ref)
+    # the summary table reports exactly these numbers
+    row = summary_rows(resumed)[0]
+    assert row["band_gap_std"] == pytest.approx(gap.std(), rel=1e-12)
+    # merging a single value and an empty accumulator is exact
+    one = RunningMoments()
+    one.add(2.5)
+    assert RunningMoments().merge(one).to_dict() == one.to_dict()
+
+
+def test_processed_index_keeps_intervals_and_refuses_double_counting():
+    idx = ProcessedIndex()
+    for s in [5, 3, 4, 10, 0, 1, 2, 11]:
+        idx.add("run", s)
+    assert idx.to_dict() == {"run": [[0, 5], [10, 11]]}
+    assert ("run", 4) in idx and ("run", 7) not in idx and ("other", 4) not in idx
+    assert idx.count() == 8
+    with pytest.raises(ValueError, match="counted in both"):
+        idx.merge(ProcessedIndex({"run": [[11, 12]]}))
+
+
+# --- the LAMMPS hook --------------------------------------------------------------------------------
+def test_snapshot_hook_leaves_the_md_trajectory_bit_identical():
+    steps, every = 120, 10
+    x0, v0, _ = si_md(steps=steps, cells=2, sort_every=7)
+    snaps = []
+    hook = SnapshotHook(snaps.append, every=every)
+    x1, v1, boxlo = si_md([hook], steps=steps, cells=2, sort_every=7)
+    hook.raise_if_failed()
+    assert np.array_equal(x0, x1) and np.array_equal(v0, v1)  # bit-identical, thermostat noise included
+    assert [s.step for s in snaps] == list(range(0, steps + 1, every))
+    # the copies are in tag order although LAMMPS re-sorts its atoms every 7 steps
+    assert np.array_equal(snaps[-1].positions, x1 - boxlo)
+    assert np.allclose(np.diag(snaps[-1].cell), 2 * 5.431) and set(snaps[-1].types) == {1}
+    assert not np.array_equal(snaps[0].positions, snaps[-1].positions)  # copies, not views
+
+
+# --- workers, back-pressure, online == offline --------------------------------------------------------
+def test_block_policy_drops_nothing_and_online_equals_offline(model, tmp_path):
+    kept = []
+    with SnapshotPipeline(model, tmp_path / "online", workers=1, maxsize=2, policy="block") as pipe:
+        hook = lammps_hook(pipe, every=5, type_map=["Si"], source="si8_600K", temperature_k=600,
+                           keep=kept)
+        si_md([hook], steps=60)
+        hook.raise_if_failed()
+    c = pipe.state.counters
+    assert c.produced == 13 and c.processed == 13 and c.dropped == 0
+    assert c.blocked_s > 0  # the model is far slower than 8-atom Tersoff MD: the producer waited
+    # offline: the same snapshots written to extxyz (8 decimals in Angstrom), read back, inline worker
+    traj = tmp_path / "online_snaps.extxyz"
+    write_snapshots_extxyz(traj, kept)
+    off = stream_offline([traj], model, tmp_path / "offline", 600, workers=0, progress=False)
+    a, b = pipe.state.stats.group(600, "none"), off.stats.group(600, "none")
+    assert a.moments.keys() == b.moments.keys()
+    for name in a.moments:
+        ma, mb = a.moments[name], b.moments[name]
+        assert ma.n == mb.n == 13
+        assert ma.mean == pytest.approx(mb.mean, abs=1e-6), name
+        assert ma.std() == pytest.approx(mb.std(), abs=1e-6), name
+    # and both equal a direct MLHCalculator evaluation of the frames
+    calc = MLHCalculator(model, mode="h_only")
+    gaps = []
+    for s in kept:
+        calc.calculate(s.to_atoms(), properties=[])
+        gaps.append(calc.electronic["band_gap"])
+    assert a.moments["band_gap"].mean == pytest.approx(np.mean(gaps), abs=1e-10)
+    assert a.moments["band_gap"].std() == pytest.approx(np.std(gaps), abs=1e-10)
+    assert sorted(r["step"] for r in read_snapshot_log(tmp_path / "online")) == list(range(0, 61, 5))
+
+
+def test_drop_policy_counts_dropped_snapshots_and_md_does_not_wait(model, tmp_path):
+    with SnapshotPipeline(model, tmp_path / "drop", workers=1, maxsize=1, policy="drop") as pipe:
+        hook = lammps_hook(pipe, every=1, type_map=["Si"], source="si8", temperature_k=300)
+        t0 = time.perf_counter()
+        si_md([hook], steps=200)
+        md_wall = time.perf_counter() - t0
+        hook.raise_if_failed()
+    c = pipe.state.counters
+    assert c.produced == 201
+    assert c.dropped == c.produced - c.processed > 150
+    assert 1 <= c.processed <= 10 and c.blocked_s == 0.0
+    assert pipe.state.stats.group(300, "none").n_snapshots == c.processed
+    assert md_wall < 0.15 * 201  # 201 model evaluations (~0.2 s each) would have taken far longer
+
+
+# --- checkpoint, kill, resume ----------------------------------------------------------------------
+def test_killed_offline_run_resumes_from_its_checkpoint(model, tmp_path):
+    frames = rattled_si(30)
+    traj = tmp_path / "md.extxyz"
+    write(traj, frames)
+    out = tmp_path / "st"
+    cmd = [sys.executable, "-m", "mlh_ipi.cli.main", "--threads", "1", "stream", "offline", str(traj),
+           "--model", str(model), "--temperature", "300", "--defect", "bulk", "--out", str(out),
+           "--workers", "0", "--checkpoint-every", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    ckpt, counted = out / "checkpoint.json", 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            counted = json.loads(ckpt.read_text())["counters"]["processed"]
+        except (FileNotFoundError, json.JSONDecodeError):
+            counted = 0
+        if counted >= 3:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    before = StreamState.load(out)
+    assert 3 <= before.counters.processed < 30
+
+    state = stream_offline([traj], model, out, 300, defect="bulk", workers=0, progress=False)
+    c = state.counters
+    assert c.skipped == before.counters.processed                 # counted frames are not redone
+    assert state.index.count(str(traj)) == 30 and state.index.to_dict()[str(traj)] == [[0, 29]]
+    log = read_snapshot_log(out)
+    assert sorted(r["step"] for r in log) == list(range(30))      # every frame once in the log
+    calc = MLHCalculator(model, mode="h_only")
+    gap, cbm = [], []
+    for at in read(traj, ":"):  # the file's 8-decimal positions, as the stream saw them
+        calc.calculate(at, properties=[])
+        gap.append(calc.electronic["band_gap"])
+        cbm.append(calc.electronic["cbm"])
+    g = state.stats.group(300, "bulk")
+    assert g.moments["band_gap"].n == 30
+    assert g.moments["band_gap"].mean == pytest.approx(np.mean(gap), abs=1e-9)
+    assert g.moments["band_gap"].std() == pytest.approx(np.std(gap), abs=1e-9)
+    assert g.moments["cbm"].std() == pytest.approx(np.std(cbm), abs=1e-9)
+    paths = write_report(state, tmp_path / "report")
+    assert {p.name for p in paths} >= {"summary.csv", "gap_vs_temperature.png", "level_histograms.png"}
+
+
+# --- defect levels and i-PI extras ---------------------------------------------------------------------
+def test_defect_level_picking_finds_the_oxygen_vacancy_state_in_a_dft_hamiltonian(tmp_path):
+    """a-SiO2 with one O vacancy (47 atoms, DFT H and S): the Si-Si bonding state sits in the gap."""
+    lab = read_label(VO_LABEL)
+    si_pair = lab.info["defect_si"]
+    e, c = solve(lab.hamiltonian_ha, lab.overlap)
+    offsets = lab.layout.atom_offsets(lab.symbols)
+    lv = find_defect_levels(e, c, lab.overlap, offsets, lab.nelectron, defect_atoms=si_pair)
+    occupied = lv.levels_ev[lv.occupations == 2]
+    assert len(occupied) == 1                           # one occupied level: the Si-Si bond
+    assert lv.vbm_ev < occupied[0] < lv.cbm_ev and lv.gap_ev > 4.0
+    k = lv.state_indices[lv.occupations == 2][0]
+    w = atom_weights(c[:, [k]], lab.overlap, offsets)[0]
+    assert w[si_pair].sum() > 0.3 and set(np.argsort(w)[-2:]) == set(si_pair)  # on the two Si
+    # the stream gets the defect atoms from the builder's info and keeps the level per snapshot
+    from ase import Atoms
+
+    atoms = Atoms(lab.symbols, positions=lab.positions_a, cell=lab.cell_a, pbc=True, info=lab.info)
+    snap = Snapshot.from_atoms(atoms, source="label", step=0, temperature_k=0, defect="V_O")
+    assert snap.defect_atoms == tuple(si_pair)
+    rec = electronic_record({"band_gap": lv.gap_ev, "vbm": lv.vbm_ev, "cbm": lv.cbm_ev,
+                             "defect_levels": lv.levels_ev})
+    stats = ElectronicStatistics()
+    stats.add(rec, 0, "V_O")
+    m = stats.group(0, "V_O").moments
+    assert m["level0_above_vbm"].mean == pytest.approx(occupied[0] - lv.vbm_ev)
+    assert 0.5 < m["level0_above_vbm"].mean < 3.0   # a deep occupied level, ~1.5 eV above the VBM
+
+
+def test_ipi_extras_feed_the_same_statistics_and_resume(tmp_path):
+    """The MLH i-PI client's raw extras (i-PI's format) go into the same accumulators."""
+    recs = _records(np.random.default_rng(3), 6)
+    text = ""
+    for k, r in enumerate(recs):
+        raw = json.dumps({**r, "defect_levels_above_vbm": []})
+        text += f"#EXTRAS(raw)# Step:  {k}\n" + repr({"raw": [raw]}) + "\n"
+    path = tmp_path / "relax.extras_0"
+    path.write_text(text)
+    state = stream_ipi([path], tmp_path / "st", 300, "V_O")
+    g = state.stats.group(300, "V_O")
+    gaps = np.array([r["band_gap"] for r in recs])
+    assert g.moments["band_gap"].n == 6 and g.moments["band_gap"].std() == pytest.approx(gaps.std())
+    again = stream_ipi([path], tmp_path / "st", 300, "V_O")
+    assert again.counters.skipped == 6 and again.stats.group(300, "V_O").n_snapshots == 6
