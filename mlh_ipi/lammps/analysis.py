@@ -22,6 +22,7 @@ frequency THz)
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -64,6 +65,18 @@ def read_thermo(log_path: str | Path) -> dict[str, np.ndarray]:
         raise ValueError(f"no thermo output in {log_path}")
     table = np.array([rows[s] for s in sorted(rows)])
     return {name: table[:, k] for k, name in enumerate(header)}
+
+
+def read_loop_times(log_path: str | Path) -> list[tuple[float, int]]:
+    """``[(seconds, steps)]`` of every ``Loop time of ...`` line (LAMMPS's own timing of
+    the MD steps of each run, setup excluded)."""
+    pattern = re.compile(r"^Loop time of\s+(\S+)\s+on\s+\d+\s+procs\s+for\s+(\d+)\s+steps")
+    out = []
+    for line in Path(log_path).read_text(errors="replace").splitlines():
+        m = pattern.match(line)
+        if m:
+            out.append((float(m.group(1)), int(m.group(2))))
+    return out
 
 
 @dataclass
@@ -318,5 +331,5 @@ def analyse_run(folder: str | Path, rdf_bins: int = 200, vacf_max_ps: float = 1.
 
 
 __all__ = ["DumpFrame", "analyse_run", "energy_drift", "iter_dump", "max_rdf_radius",
-           "radial_distribution", "read_dump", "read_thermo", "velocity_autocorrelation",
+           "radial_distribution", "read_dump", "read_loop_times", "read_thermo", "velocity_autocorrelation",
            "vibrational_dos"]

@@ -54,7 +54,12 @@ _LAUNCHER_VARS = ("data", "resume", "restart", "T", "steps", "seed", "out", "rcu
 
 @dataclass
 class MDRunResult:
-    """Outcome of one temperature: folder, steps, timing (ms per MD step and per MACE call)."""
+    """Outcome of one temperature: folder, steps, timing.
+
+    ``wall_s``: the whole ``run`` (setup force call included); ``ms_per_step``:
+    LAMMPS's loop time per MD step (setup excluded); ``mace_ms_per_call``: the
+    callback's mean time (MACE graph + model + copying).
+    """
 
     folder: str
     temperature_K: float
@@ -288,9 +293,13 @@ def _run_once(setup: str, run_part: str, fix_id: str, potential: MACEPotential, 
     finally:
         lmp.close()
     n = max(final_step - start_step, 0)
+    from mlh_ipi.lammps.analysis import read_loop_times
+
+    loops = read_loop_times(folder / "log.lammps")  # LAMMPS's timing of the steps, no setup
+    loop_s = loops[-1][0] if loops and loops[-1][1] == n else wall
     return MDRunResult(
         str(folder), temperature, start_step, final_step, str(restart) if restart else None,
-        False, wall, 1e3 * wall / n if n else None,
+        False, wall, 1e3 * loop_s / n if n else None,
         1e3 * callback.seconds / callback.n_calls if callback.n_calls else None,
         callback.type_to_element)
 
