@@ -199,6 +199,18 @@ def test_wrong_type_to_element_map_is_refused(gaas_model, tmp_path):
     assert res.final_step == 2
 
 
+def test_blown_up_md_stops_lammps_with_the_callback_error(gaas_model, tmp_path):
+    def nan_velocity(lmp):  # what an exploding trajectory produces
+        lmp.numpy.extract_atom("v")[0, 0] = np.nan
+
+    with pytest.raises(ValueError, match="non-finite atomic positions"):
+        run_md(SCRIPTS / "md_nve.in", gaas_model, gaas_supercell(64), [300.0], 50, tmp_path,
+               hooks=[nan_velocity], progress=False)
+    # LAMMPS stopped at step 1 (fix halt), not after 50 steps with zero forces
+    assert "met on step 1" in (tmp_path / "T300K" / "log.lammps").read_text()
+    assert not restart_files(tmp_path / "T300K")
+
+
 def test_script_without_fix_external_is_refused(gaas_model, tmp_path):
     text = (SCRIPTS / "md_nve.in").read_text().replace("external pf/callback", "nve")
     bad = tmp_path / "bad.in"

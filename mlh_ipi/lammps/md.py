@@ -289,6 +289,10 @@ def _run_once(setup: str, run_part: str, fix_id: str, potential: MACEPotential, 
                 bar.close()
         wall = time.perf_counter() - t0
         callback.raise_if_failed()
+        for hook in hooks:  # hooks that record their own callback errors (SnapshotHook)
+            check = getattr(hook, "raise_if_failed", None)
+            if callable(check):
+                check()
         final_step = int(lmp.extract_global("ntimestep"))
     finally:
         lmp.close()
