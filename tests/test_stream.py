@@ -296,3 +296,33 @@ def test_ipi_extras_feed_the_same_statistics_and_resume(tmp_path):
     assert g.moments["band_gap"].n == 6 and g.moments["band_gap"].std() == pytest.approx(gaps.std())
     again = stream_ipi([path], tmp_path / "st", 300, "V_O")
     assert again.counters.skipped == 6 and again.stats.group(300, "V_O").n_snapshots == 6
+
+
+def test_committee_spread_is_accumulated_next_to_the_thermal_broadening(model, tmp_path):
+    """A committee folder (two members, different seeds): the per-snapshot gap spread is averaged."""
+    import shutil
+
+    folder = tmp_path / "committee"
+    (folder / "member_0").mkdir(parents=True)
+    shutil.copy(model, folder / "member_0" / "best.pt")
+    train(TrainConfig(folders=(str(SI2),), output=str(folder / "member_1"), epochs=10, batch_size=2,
+                      lr=1e-2, progress=False, split=(1.0, 0.0, 0.0), seed=1,
+                      model=ModelConfig(cutoff_h=6.0, cutoff_mp=4.0, num_layers=1, num_basis=6,
+                                        radial_hidden=16, hidden_irreps="8x0e+4x1o+4x1e+2x2e")))
+    frames = rattled_si(4, seed=50)
+    traj = tmp_path / "t.extxyz"
+    write(traj, frames)
+    state = stream_offline([traj], folder, tmp_path / "st", 450, workers=0, progress=False)
+    calc = MLHCalculator(folder, mode="h_only")
+    spread, gap = [], []
+    for at in read(traj, ":"):
+        calc.calculate(at, properties=[])
+        spread.append(calc.electronic["band_gap_std"])
+        gap.append(calc.electronic["band_gap"])
+    m = state.stats.group(450, "none").moments
+    assert np.mean(spread) > 1e-4  # the members disagree
+    assert m["band_gap_committee_std"].mean == pytest.approx(np.mean(spread), abs=1e-10)
+    row = summary_rows(state.stats)[0]
+    assert row["band_gap_committee_std_mean"] == pytest.approx(np.mean(spread), abs=1e-10)
+    assert row["band_gap_std"] == pytest.approx(np.std(gap), abs=1e-10)
+    assert (tmp_path / "st" / "gap_vs_temperature.png").stat().st_size > 1000

@@ -60,8 +60,10 @@ class SnapshotEvaluator:
         return electronic_record(self.calc.electronic)
 
 
-def _worker_main(model: str, threads: int, tasks, results, worker_id: int) -> None:
+def _worker_main(model: str, threads: int, tasks, results, worker_id: int, niceness: int = 0) -> None:
     """Worker process: load the model once, then evaluate snapshots until the ``None`` sentinel."""
+    if niceness:
+        os.nice(niceness)  # yield the CPU to MD when cores are oversubscribed
     import torch
 
     torch.set_num_threads(threads)
@@ -115,6 +117,8 @@ class SnapshotPipeline:
     ``checkpoint_every_s`` / ``checkpoint_every_n``: write ``checkpoint.json``
     when either many seconds or results have passed since the last one.
     ``fail_fast``: a worker error makes the next :meth:`submit` raise.
+    ``niceness``: workers run at this lower scheduling priority (``os.nice``) so
+    that on oversubscribed cores the MD process keeps its CPU time.
 
     Use as a context manager, or call :meth:`start` and :meth:`close`.
     """
@@ -123,7 +127,7 @@ class SnapshotPipeline:
                  policy: str = "block", checkpoint_every_s: float = 60.0,
                  checkpoint_every_n: int = 1000, threads_per_worker: int = 1,
                  bin_width: float = DEFAULT_BIN_WIDTH_EV, meta: dict | None = None,
-                 fail_fast: bool = True, wait_ready: bool = True):
+                 fail_fast: bool = True, wait_ready: bool = True, niceness: int = 19):
         if policy not in POLICIES:
             raise ValueError(f"back-pressure policy must be one of {POLICIES}, got {policy!r}")
         if workers < 0 or maxsize < 1:
@@ -138,6 +142,7 @@ class SnapshotPipeline:
         self.threads_per_worker = int(threads_per_worker)
         self.fail_fast = fail_fast
         self.wait_ready = wait_ready
+        self.niceness = int(niceness)
         self.state = StreamState.load_or_new(self.out_dir, bin_width)
         self.resumed = self.state.stats.n_snapshots > 0 or self.state.index.count() > 0
         self.state.meta.update(meta or {})
@@ -172,7 +177,8 @@ class SnapshotPipeline:
             with _environment(**{v: one for v in _THREAD_VARS}):
                 for i in range(self.n_workers):
                     p = ctx.Process(target=_worker_main, name=f"mlh-stream-worker-{i}", daemon=True,
-                                    args=(self.model, self.threads_per_worker, self._tasks, self._results, i))
+                                    args=(self.model, self.threads_per_worker, self._tasks, self._results, i,
+                                          self.niceness))
                     p.start()
                     self._procs.append(p)
             ready = self._wait_ready() if self.wait_ready else None
