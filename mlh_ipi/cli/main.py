@@ -19,6 +19,8 @@ SUBCOMMANDS = (
     "mlh_ipi.cli.serve",
     "mlh_ipi.cli.train_h",
     "mlh_ipi.cli.eval_h",
+    "mlh_ipi.cli.train_mace",
+    "mlh_ipi.cli.al_mace",
     "mlh_ipi.cli.md",
     "mlh_ipi.cli.stream",
     "mlh_ipi.cli.demo",
