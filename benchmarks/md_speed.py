@@ -9,7 +9,9 @@ and 216 atoms come from ``mlh_ipi.structures.gaas.gaas_supercell``; 512 atoms
 
 For each size and engine the MD runs ``--steps`` steps after one warm-up force
 call, ``--repeats`` times; the table shows the fastest repeat (ms per MD step,
-force call included) and the ratio ASE / LAMMPS (> 1: LAMMPS faster).
+force call included; LAMMPS's loop time, which excludes its setup force call)
+and the median, and the ratio ASE / LAMMPS of each (> 1: LAMMPS faster). The
+machine is shared, so the engines alternate within each repeat.
 
 Usage::
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import tempfile
 import time
@@ -101,20 +104,28 @@ def main(argv=None) -> int:
             ase.append(ase_ms_per_step(model, atoms, args.steps))
         row = {"atoms": n, "lammps_ms_per_step": min(lmp), "lammps_mace_ms_per_call": min(mace_call),
                "ase_ms_per_step": min(ase), "ratio_ase_over_lammps": min(ase) / min(lmp),
+               "lammps_median": float(np.median(lmp)), "ase_median": float(np.median(ase)),
+               "ratio_median": float(np.median(ase) / np.median(lmp)),
                "lammps_all": lmp, "ase_all": ase}
         rows.append(row)
         print(f"{n:5d} atoms: LAMMPS {row['lammps_ms_per_step']:8.1f} ms/step "
               f"(MACE call {row['lammps_mace_ms_per_call']:7.1f})  ASE {row['ase_ms_per_step']:8.1f}"
-              f" ms/step  ratio ASE/LAMMPS {row['ratio_ase_over_lammps']:.2f}", flush=True)
+              f" ms/step  ratio ASE/LAMMPS {row['ratio_ase_over_lammps']:.2f} "
+              f"(medians {row['lammps_median']:.1f} / {row['ase_median']:.1f}: "
+              f"{row['ratio_median']:.2f})", flush=True)
     print()
-    print("| atoms | LAMMPS+MACE ms/step | of which MACE call | ASE+MACE ms/step | ASE / LAMMPS |")
+    print("| atoms | LAMMPS+MACE ms/step (min / median) | MACE call ms (min) "
+          "| ASE+MACE ms/step (min / median) | ASE / LAMMPS (min / median) |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['atoms']} | {r['lammps_ms_per_step']:.1f} | {r['lammps_mace_ms_per_call']:.1f} "
-              f"| {r['ase_ms_per_step']:.1f} | {r['ratio_ase_over_lammps']:.2f} |")
+        print(f"| {r['atoms']} | {r['lammps_ms_per_step']:.1f} / {r['lammps_median']:.1f} "
+              f"| {r['lammps_mace_ms_per_call']:.1f} "
+              f"| {r['ase_ms_per_step']:.1f} / {r['ase_median']:.1f} "
+              f"| {r['ratio_ase_over_lammps']:.2f} / {r['ratio_median']:.2f} |")
     write_json(args.out, {"rows": rows, "steps": args.steps, "repeats": args.repeats,
                           "threads": args.threads, "model": str(model),
-                          "machine": platform.platform(), "cpu_count": len(__import__("os").sched_getaffinity(0))})
+                          "machine": platform.platform(), "cpu_count": len(os.sched_getaffinity(0)),
+                          "load_average": os.getloadavg()})
     return 0
 
 

@@ -288,3 +288,22 @@ def test_energy_drift_recovers_a_known_slope():
     drift = analysis.energy_drift(t, e, 64)
     assert drift["drift_mev_per_atom_per_ps"] == pytest.approx(0.5, rel=0.02)
     assert drift["duration_ps"] == pytest.approx(2.0)
+
+
+@pytest.mark.slow
+def test_bop_fitted_gaas_mace_gives_a_vibrating_zincblende_solid(tmp_path):
+    """End to end with a physical potential (MACE fitted to GaAs BOP, ~1 min to fit)."""
+    from mace_fixtures import bop_fitted_gaas_mace
+
+    model = bop_fitted_gaas_mace(tmp_path / "gaas_bop.model")
+    atoms = gaas_supercell(64, a=5.65)
+    (nvt,) = run_md(SCRIPTS / "md_nvt_langevin.in", model, atoms, [300.0], 1000,
+                    tmp_path / "nvt", variables={"dump_every": 5}, progress=False)
+    s = json.loads((Path(nvt.folder) / "analysis.json").read_text())
+    assert 2.35 < s["rdf"]["first_peak_A"] < 2.55  # Ga-As bond, sqrt(3)/4 a = 2.45 A
+    assert abs(s["mean_temperature_K"] - 300.0) < 60.0
+    assert 1.0 < s["vdos"]["peak_THz"] < 12.0  # acoustic/optical phonons of GaAs
+    (nve,) = run_md(SCRIPTS / "md_nve.in", model, atoms, [600.0], 1000, tmp_path / "nve",
+                    variables={"dump_every": 5}, progress=False)
+    e = json.loads((Path(nve.folder) / "analysis.json").read_text())["energy"]
+    assert abs(e["drift_mev_per_atom_per_ps"]) < 0.5 and e["max_deviation_mev_per_atom"] < 1.0

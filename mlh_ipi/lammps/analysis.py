@@ -13,8 +13,8 @@ frequency THz)
     (r up to half the smallest cell width);
     :func:`velocity_autocorrelation` -- normalised C(t) = <v(0).v(t)> / <v.v>
     averaged over atoms and time origins;
-    :func:`vibrational_dos` -- |FFT| of the Hann-windowed VACF, normalised to
-    unit area over frequency (THz).
+    :func:`vibrational_dos` -- cosine transform of the Hann-windowed VACF,
+    normalised to unit area over frequency (THz).
 
 :func:`analyse_run` applies them to an MD folder written by
 :func:`mlh_ipi.lammps.md.run_md` and writes ``analysis.json`` and PNG plots.
@@ -233,11 +233,18 @@ def velocity_autocorrelation(velocities: np.ndarray, max_lag: int | None = None)
 
 
 def vibrational_dos(vacf: np.ndarray, dt_ps: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(frequency_THz, dos)`` from a VACF sampled every ``dt_ps``; unit area."""
+    """``(frequency_THz, dos)`` from a VACF sampled every ``dt_ps``; unit area.
+
+    The cosine transform of the VACF times a half Hann window (to zero at the
+    last lag), zero-padded 4x: the real DFT of its even extension.
+    """
     c = np.asarray(vacf, float)
-    window = np.hanning(2 * len(c))[len(c):]
-    spec = np.abs(np.fft.rfft(c * window, n=4 * len(c)))
-    freq = np.fft.rfftfreq(4 * len(c), d=dt_ps)
+    n = len(c)
+    padded = np.zeros(4 * n)
+    padded[:n] = c * np.hanning(2 * n)[n:]
+    even = np.concatenate([padded, [0.0], padded[:0:-1]])  # x[k] = x[N - k]
+    spec = np.fft.rfft(even).real * dt_ps
+    freq = np.fft.rfftfreq(len(even), d=dt_ps)
     area = np.trapezoid(spec, freq) if hasattr(np, "trapezoid") else np.trapz(spec, freq)
     return freq, spec / area
 
@@ -312,15 +319,15 @@ def analyse_run(folder: str | Path, rdf_bins: int = 200, vacf_max_ps: float = 1.
             max_lag = int(min(len(frames) - 1, max(1, round(vacf_max_ps / dt_ps))))
             vacf = velocity_autocorrelation(np.stack([f.velocities for f in frames]), max_lag)
             freq, dos = vibrational_dos(vacf, dt_ps)
-            summary["vdos"] = {"dt_ps": dt_ps, "peak_THz": float(freq[np.argmax(dos)]),
-                               "mean_THz": float(np.trapezoid(freq * dos, freq)
-                                                 if hasattr(np, "trapezoid")
-                                                 else np.trapz(freq * dos, freq))}
+            summary["vdos"] = {"dt_ps": float(dt_ps), "peak_THz": float(freq[np.argmax(dos)]),
+                               "vacf_lags": int(len(vacf))}
             fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
             ax[0].plot(np.arange(len(vacf)) * dt_ps, vacf)
             ax[0].set_xlabel("t (ps)")
             ax[0].set_ylabel("VACF (normalised)")
             ax[1].plot(freq, dos)
+            cumulative = np.cumsum(dos) / np.sum(dos)
+            ax[1].set_xlim(0, 1.3 * freq[np.searchsorted(cumulative, 0.995)])
             ax[1].set_xlabel("frequency (THz)")
             ax[1].set_ylabel("VDOS (1/THz)")
             _savefig(fig, folder / "vacf_vdos.png")
