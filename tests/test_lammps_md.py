@@ -144,6 +144,17 @@ def test_resume_from_restart_continues_the_same_trajectory(gaas_model, tmp_path)
     # the Nose-Hoover thermostat really acted (the NVE total would be constant)
     assert np.ptp(a["TotEng"]) > 1e-3
 
+    # only the two newest restarts are kept; a truncated newest one (killed while
+    # writing) falls back to the older one
+    kept = restart_files(Path(second.folder))
+    assert [s for s, _ in kept] == [40, 30]
+    data = kept[0][1].read_bytes()
+    kept[0][1].write_bytes(data[: len(data) // 2])
+    (third,) = run_md(script, gaas_model, atoms, [400.0], 50, tmp_path / "split", **kw)
+    assert third.start_step == 30 and third.final_step == 50
+    c = analysis.read_thermo(Path(third.folder) / "log.lammps")
+    np.testing.assert_allclose(c["TotEng"][c["Step"] <= 40], a["TotEng"], rtol=1e-9, atol=1e-9)
+
 
 def test_temperature_series_and_hooks(gaas_model, tmp_path):
     calls = []

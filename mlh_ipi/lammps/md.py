@@ -17,8 +17,9 @@ temperature, each in its own folder ``<out>/T<T>K/``. The script declares
 Resume: the scripts write ``restart.<step>`` files. If a folder already holds
 one, the run continues from the newest readable one up to the requested step
 (``run N upto``); a folder whose newest restart is at or past ``steps`` is
-complete and is skipped. ``md.json`` in each folder records the settings; a
-resume with another temperature or type map is refused.
+complete and is skipped. After a run only the two newest restart files are
+kept (the older one is the fallback if the newest is unreadable). ``md.json``
+in each folder records the settings; a resume with another type map is refused.
 
 Units: temperatures in K, time step in ps, energies eV, lengths Angstrom,
 pressures bar (LAMMPS metal units).
@@ -49,6 +50,7 @@ LAMMPS_DATA_SUFFIXES = (".data", ".lmp", ".lammps")
 _FIX_EXTERNAL = re.compile(r"^\s*fix\s+(\S+)\s+\S+\s+external\s+pf/callback\b", re.M)
 _RUN_LINE = re.compile(r"^\s*(run|rerun|minimize)\b")
 _RESTART = re.compile(r"^restart\.(\d+)$")
+KEEP_RESTARTS = 2  # newest restart files kept after a run (the older one is the fallback)
 _LAUNCHER_VARS = ("data", "resume", "restart", "T", "steps", "seed", "out", "rcut")
 
 
@@ -178,6 +180,10 @@ def run_md(script: str | Path, model_paths: str | Path | Sequence[str | Path], s
     setup, run_part, fix_id = split_script(script.read_text())
     potential = MACEPotential(model_paths, device=device, dtype=dtype)
     out = Path(out).resolve()
+    for name, path in (("output folder", out), ("structure", structure)):
+        if isinstance(path, (str, Path)) and any(c.isspace() for c in str(Path(path).resolve())):
+            raise ValueError(f"{name} path {str(path)!r} contains whitespace, which LAMMPS "
+                             f"commands cannot take; use another folder")
     out.mkdir(parents=True, exist_ok=True)
     data, types = prepare_structure(structure, out, type_to_element)
     if types is not None:
@@ -296,6 +302,8 @@ def _run_once(setup: str, run_part: str, fix_id: str, potential: MACEPotential, 
         final_step = int(lmp.extract_global("ntimestep"))
     finally:
         lmp.close()
+    for _step, old in restart_files(folder)[KEEP_RESTARTS:]:
+        old.unlink()
     n = max(final_step - start_step, 0)
     from mlh_ipi.lammps.analysis import read_loop_times
 
