@@ -268,7 +268,8 @@ def _run_once(setup: str, run_part: str, fix_id: str, potential: MACEPotential, 
         try:
             lmp.commands_string(setup)
         except Exception as err:
-            if restart is not None and "restart" in str(err).lower():
+            if restart is not None and ("restart file" in str(err).lower()
+                                        or "read_restart" in str(err)):
                 raise _RestartUnreadable(str(err)) from err
             raise
         callback = MACECallback(lmp, fix_id, potential, types)
