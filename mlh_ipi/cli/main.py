@@ -23,6 +23,7 @@ SUBCOMMANDS = (
     "mlh_ipi.cli.al_mace",
     "mlh_ipi.cli.md",
     "mlh_ipi.cli.stream",
+    "mlh_ipi.cli.formation",
     "mlh_ipi.cli.demo",
 )
 

@@ -1,0 +1,152 @@
+"""V_O formation-energy workflow through real i-PI relaxations, and the i-PI example inputs/scripts.
+
+A tiny MLH model is trained on the 9-atom quartz labels (``tests/data/sio2_tiny``,
+250 Ha) in a fixture (~15 s). Relaxations are capped at one optimiser step so
+that the module stays well under 3 minutes: the tests check the workflow
+(energies, E_f arithmetic, files, resume, errors), not converged physics.
+"""
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase.io import read, write
+
+from mlh_ipi.cli.main import main as cli_main
+from mlh_ipi.dft.settings import DFTSettings
+from mlh_ipi.model.network import ModelConfig
+from mlh_ipi.model.training import TrainConfig, train
+from mlh_ipi.units import HARTREE_PER_BOHR
+from mlh_ipi.workflows.formation import formation_energies, o2_energy
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "sio2_tiny"
+EXAMPLES = ROOT / "examples" / "ipi_relax"
+E_O2_EV = -870.0  # a stand-in for E(O2): the tests check the arithmetic, not the number
+sys.path.insert(0, str(ROOT / "tests" / "data"))
+from make_sio2_tiny import alpha_quartz  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sio2_model")
+    torch.set_num_threads(1)
+    cfg = TrainConfig(folders=(str(DATA),), output=str(out), epochs=40, batch_size=2, lr=1e-2,
+                      progress=False, split=(1.0, 0.0, 0.0),
+                      model=ModelConfig(cutoff_h=6.0, cutoff_mp=4.0, num_layers=1, num_basis=6,
+                                        radial_hidden=16, hidden_irreps="8x0e+4x1o+4x1e+2x2e"))
+    train(cfg)
+    return out / "best.pt"
+
+
+@pytest.fixture(scope="module")
+def quartz(tmp_path_factory):
+    at = alpha_quartz()
+    at.rattle(0.02, seed=7)
+    path = tmp_path_factory.mktemp("host") / "quartz.extxyz"
+    write(path, at)
+    return path
+
+
+def test_formation_energy_workflow_relaxes_writes_and_resumes(tiny_model, quartz, tmp_path):
+    host = read(quartz)
+    out = tmp_path / "vo"
+    kw = dict(engine="mlh", model=str(tiny_model), o2_energy_ev=E_O2_EV, fmax_ev_per_a=0.05, max_steps=1)
+    table = formation_energies(host, [5], out, **kw)
+
+    assert table.o2_source == "given" and table.energy_o2_ev == E_O2_EV
+    assert len(table.host.energies_ev) >= 2 and table.host.energies_ev[-1] < table.host.energies_ev[0]
+    (row,) = table.rows
+    assert row.site == 5 and row.n_atoms == 8
+    assert np.isfinite(row.formation_energy_ev)
+    assert row.formation_energy_ev == pytest.approx(
+        row.energy_vacancy_ev - table.host.energy_ev + 0.5 * E_O2_EV, abs=1e-9)
+    assert row.band_gap_ev > 0 and row.cbm_ev > row.vbm_ev
+    final = read(row.final_structure)
+    assert final.get_chemical_formula() == "O5Si3"
+    assert final.info["defect_host_index"] == 5  # the vacancy record travels with the structure
+
+    with open(table.csv_path) as fh:
+        (csv_row,) = list(csv.DictReader(fh))
+    assert int(csv_row["site"]) == 5
+    assert float(csv_row["formation_energy_ev"]) == pytest.approx(row.formation_energy_ev)
+    assert table.png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "formation.json").read_text())
+    assert summary["vacancies"][0]["formation_energy_ev"] == pytest.approx(row.formation_energy_ev)
+
+    # resume: nothing is relaxed again, the same numbers come back
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/ipi.log")}
+    assert len(stamps) == 2
+    t0 = time.perf_counter()
+    again = formation_energies(host, [5], out, **kw)
+    assert time.perf_counter() - t0 < 30  # a relaxation here takes longer than loading the model
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/ipi.log")} == stamps
+    assert again.rows[0].formation_energy_ev == row.formation_energy_ev
+
+    # the folder refuses a run with other options instead of mixing results
+    with pytest.raises(ValueError, match="other options"):
+        formation_energies(host, [5], out, **{**kw, "vacancy_from": "input"})
+
+
+def test_a_site_that_is_not_oxygen_is_a_clear_error_before_anything_runs(tiny_model, quartz, tmp_path,
+                                                                         capsys):
+    host = read(quartz)
+    with pytest.raises(ValueError, match="site 0 is Si, not O"):
+        formation_energies(host, [5, 0], tmp_path / "a", model=str(tiny_model), o2_energy_ev=E_O2_EV)
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(ValueError, match="out of range"):
+        formation_energies(host, [9], tmp_path / "b", model=str(tiny_model), o2_energy_ev=E_O2_EV)
+    rc = cli_main(["formation", str(quartz), "--sites", "1", "--model", str(tiny_model),
+                   "--o2-energy-ev", str(E_O2_EV), "--out", str(tmp_path / "c")])
+    assert rc == 2
+    assert "site 1 is Si, not O" in capsys.readouterr().err
+
+
+def test_o2_energy_is_read_from_the_cache_for_the_same_settings(tmp_path):
+    s = DFTSettings(ke_cutoff=250.0)
+    (tmp_path / "o2_reference.json").write_text(json.dumps({"settings": s.to_dict(), "energy_ev": -871.25,
+                                                            "bond_length_a": 1.3, "box_a": 9.0, "scan": []}))
+    assert o2_energy(tmp_path, s) == (-871.25, "cached")
+    assert o2_energy(tmp_path, s, given_ev=-870.0) == (-870.0, "given")
+    with pytest.raises(ValueError, match="finite"):
+        o2_energy(tmp_path, s, given_ev=float("nan"))
+
+
+@pytest.mark.parametrize("name", ["host_mlh", "vo_mlh", "host_dft", "vo_dft"])
+def test_example_inputs_are_fixed_cell_relaxations_to_20_meV_per_angstrom(name):
+    root = ET.parse(EXAMPLES / f"{name}.xml").getroot()
+    opt = root.find("system/motion/optimizer")
+    assert root.find("system/motion").get("mode") == "minimize"
+    assert opt.get("mode") in ("lbfgs", "bfgs")
+    assert float(opt.find("tolerances/force").text) * HARTREE_PER_BOHR == pytest.approx(0.02, rel=1e-5)
+    init = read(EXAMPLES / root.find("system/initialize/file").text.strip())
+    host = read(EXAMPLES / "host.extxyz")
+    if name.startswith("vo"):
+        assert len(init) == len(host) - 1 and init.info["defect"] == "V_O"
+        assert all(init[k].symbol == "Si" for k in init.info["defect_si"])
+    else:
+        assert len(init) == 48 and init.get_chemical_formula() == "O32Si16"
+
+
+def test_example_script_relaxes_a_host_with_mlh_and_cleans_up(tiny_model, quartz, tmp_path):
+    work = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "run.py"), "host_mlh", "--model", str(tiny_model),
+                           "--structure", str(quartz), "--max-steps", "1", "--workdir", str(work),
+                           "--timeout", "300"], capture_output=True, text=True, env=env, timeout=400)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "host_mlh:" in proc.stdout and "steps" in proc.stdout
+    energies = [float(ln.split()[1]) for ln in (work / "host_mlh.out").read_text().splitlines()
+                if not ln.startswith("#")]
+    assert len(energies) >= 2 and energies[-1] < energies[0]
+    socket = re.search(r"socket (\S+),", proc.stdout).group(1)
+    assert socket.startswith("/tmp/ipi_host_mlh_") and not Path(socket).exists()
+    assert "i-PI sent EXIT" in (work / "client.log").read_text()  # the client left on its own
