@@ -280,16 +280,18 @@ def analyse_run(folder: str | Path, rdf_bins: int = 200, vacf_max_ps: float = 1.
                      "n_frames": len(frames), "mean_temperature_K": float(thermo["Temp"].mean())}
     if "Time" in thermo and len(thermo["Step"]) > 1:
         summary["energy"] = energy_drift(thermo["Time"], thermo["TotEng"], n_atoms)
-    fig, ax = plt.subplots(2, 1, figsize=(6, 5), sharex=True)
+    fig, ax = plt.subplots(3, 1, figsize=(6, 7), sharex=True)
     x = thermo.get("Time", thermo["Step"])
     ax[0].plot(x, (thermo["TotEng"] - thermo["TotEng"][0]) / n_atoms * 1e3, label="total")
     ax[0].plot(x, (thermo["PotEng"] - thermo["PotEng"][0]) / n_atoms * 1e3, label="potential",
                alpha=0.6)
     ax[0].set_ylabel("E - E(0) (meV/atom)")
     ax[0].legend()
-    ax[1].plot(x, thermo["Temp"])
-    ax[1].set_ylabel("T (K)")
-    ax[1].set_xlabel("time (ps)" if "Time" in thermo else "step")
+    ax[1].plot(x, (thermo["TotEng"] - thermo["TotEng"][0]) / n_atoms * 1e3)
+    ax[1].set_ylabel("total E - E(0)\n(meV/atom)")
+    ax[2].plot(x, thermo["Temp"])
+    ax[2].set_ylabel("T (K)")
+    ax[2].set_xlabel("time (ps)" if "Time" in thermo else "step")
     _savefig(fig, folder / "energy.png")
 
     r, g = radial_distribution(frames, n_bins=rdf_bins)
