@@ -129,15 +129,16 @@ def test_streaming_statistics_equal_numpy_after_merge_and_checkpoint_resume(tmp_
     assert RunningMoments().merge(one).to_dict() == one.to_dict()
 
 
-def test_processed_index_keeps_intervals_and_refuses_double_counting():
+def test_processed_index_stores_strided_runs_and_refuses_double_counting():
     idx = ProcessedIndex()
-    for s in [5, 3, 4, 10, 0, 1, 2, 11]:
+    for s in [5, 3, 4, 0, 1, 2, *range(100, 100001, 50)]:
         idx.add("run", s)
-    assert idx.to_dict() == {"run": [[0, 5], [10, 11]]}
-    assert ("run", 4) in idx and ("run", 7) not in idx and ("other", 4) not in idx
-    assert idx.count() == 8
+    assert idx.to_dict() == {"run": [[0, 5, 1], [100, 100000, 50]]}  # 2005 steps, two runs on disk
+    assert ProcessedIndex(idx.to_dict()).to_dict() == idx.to_dict() and idx.count() == 6 + 1999
+    assert ("run", 4) in idx and ("run", 150) in idx and ("run", 175) not in idx
+    assert ("other", 4) not in idx
     with pytest.raises(ValueError, match="counted in both"):
-        idx.merge(ProcessedIndex({"run": [[11, 12]]}))
+        idx.merge(ProcessedIndex({"run": [[150, 160, 10]]}))
 
 
 # --- the LAMMPS hook --------------------------------------------------------------------------------
@@ -157,12 +158,17 @@ def test_snapshot_hook_leaves_the_md_trajectory_bit_identical():
 
 
 # --- workers, back-pressure, online == offline --------------------------------------------------------
-def test_block_policy_drops_nothing_and_online_equals_offline(model, tmp_path):
-    kept = []
+def test_block_policy_drops_nothing_and_online_equals_offline_extxyz_and_dump(model, tmp_path):
+    kept, dump = [], tmp_path / "md.lammpstrj"
+
+    def dump_installer(lmp):  # any installer goes in the same list: a full-precision LAMMPS dump
+        lmp.command(f"dump d all custom 5 {dump} id type x y z")
+        lmp.command("dump_modify d sort id format float %.17g")
+
     with SnapshotPipeline(model, tmp_path / "online", workers=1, maxsize=2, policy="block") as pipe:
         hook = lammps_hook(pipe, every=5, type_map=["Si"], source="si8_600K", temperature_k=600,
                            keep=kept)
-        si_md([hook], steps=60)
+        si_md([hook, dump_installer], steps=60)
         hook.raise_if_failed()
     c = pipe.state.counters
     assert c.produced == 13 and c.processed == 13 and c.dropped == 0
@@ -178,6 +184,14 @@ def test_block_policy_drops_nothing_and_online_equals_offline(model, tmp_path):
         assert ma.n == mb.n == 13
         assert ma.mean == pytest.approx(mb.mean, abs=1e-6), name
         assert ma.std() == pytest.approx(mb.std(), abs=1e-6), name
+    # offline from the LAMMPS text dump (types -> elements by --types): same numbers to round-off
+    dumped = stream_offline([dump], model, tmp_path / "offline_dump", 600, type_map=["Si"], workers=0,
+                            progress=False)
+    assert dumped.index.to_dict()[str(dump)] == [[0, 60, 5]]  # the dump's timesteps are the steps
+    c = dumped.stats.group(600, "none")
+    for name in a.moments:
+        assert c.moments[name].mean == pytest.approx(a.moments[name].mean, abs=1e-8), name
+        assert c.moments[name].std() == pytest.approx(a.moments[name].std(), abs=1e-8), name
     # and both equal a direct MLHCalculator evaluation of the frames
     calc = MLHCalculator(model, mode="h_only")
     gaps = []
@@ -234,7 +248,7 @@ def test_killed_offline_run_resumes_from_its_checkpoint(model, tmp_path):
     state = stream_offline([traj], model, out, 300, defect="bulk", workers=0, progress=False)
     c = state.counters
     assert c.skipped == before.counters.processed                 # counted frames are not redone
-    assert state.index.count(str(traj)) == 30 and state.index.to_dict()[str(traj)] == [[0, 29]]
+    assert state.index.count(str(traj)) == 30 and state.index.to_dict()[str(traj)] == [[0, 29, 1]]
     log = read_snapshot_log(out)
     assert sorted(r["step"] for r in log) == list(range(30))      # every frame once in the log
     calc = MLHCalculator(model, mode="h_only")

@@ -4,8 +4,8 @@ A checkpoint (``<out>/checkpoint.json``) holds
 
 * the :class:`~mlh_ipi.stream.statistics.ElectronicStatistics`;
 * a :class:`ProcessedIndex`: per source (a trajectory file, an MD run), the
-  steps already counted, stored as sorted closed intervals ``[[first, last], ...]``
-  so millions of steps stay a few numbers;
+  steps already counted, stored as arithmetic runs ``[[first, last, stride], ...]``
+  so a long strided run stays a few numbers;
 * the :class:`StreamCounters` (produced / processed / dropped / skipped / failed
   snapshots and the seconds MD spent blocked on a full queue);
 * ``meta``: the settings of the run (model, temperature, defect kind, ...).
@@ -17,7 +17,6 @@ index are skipped, the others are computed again.
 """
 from __future__ import annotations
 
-import bisect
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,51 +30,59 @@ CHECKPOINT_VERSION = 1
 
 
 class ProcessedIndex:
-    """Per-source set of integer steps, kept as sorted disjoint closed intervals."""
+    """Per-source set of integer steps already counted.
 
-    def __init__(self, intervals: Mapping[str, list] | None = None):
-        self._iv: dict[str, list[list[int]]] = {
-            str(k): [list(map(int, p)) for p in v] for k, v in (intervals or {}).items()}
+    In memory a set per source; on disk runs of an arithmetic progression
+    ``[first, last, stride]`` (greedy encoding of the sorted steps), so a strided
+    MD source of any length is a few numbers.
+    """
+
+    def __init__(self, runs: Mapping[str, list] | None = None):
+        self._steps: dict[str, set[int]] = {}
+        for source, rs in (runs or {}).items():
+            steps = self._steps.setdefault(str(source), set())
+            for r in rs:
+                first, last, stride = (int(r[0]), int(r[1]), int(r[2]) if len(r) > 2 else 1)
+                steps.update(range(first, last + 1, max(stride, 1)))
 
     def __contains__(self, key: tuple[str, int]) -> bool:
         source, step = key
-        iv = self._iv.get(str(source))
-        if not iv:
-            return False
-        i = bisect.bisect_right(iv, [step, float("inf")]) - 1
-        return i >= 0 and iv[i][0] <= step <= iv[i][1]
+        return int(step) in self._steps.get(str(source), ())
 
     def add(self, source: str, step: int) -> None:
-        step = int(step)
-        if (source, step) in self:
-            return
-        iv = self._iv.setdefault(str(source), [])
-        i = bisect.bisect_right(iv, [step, float("inf")])
-        iv.insert(i, [step, step])
-        # merge with the neighbours when adjacent (steps are integers: [a, s-1] + [s, s])
-        if i + 1 < len(iv) and iv[i + 1][0] == step + 1:
-            iv[i][1] = iv[i + 1][1]
-            del iv[i + 1]
-        if i > 0 and iv[i - 1][1] == step - 1:
-            iv[i - 1][1] = iv[i][1]
-            del iv[i]
+        self._steps.setdefault(str(source), set()).add(int(step))
 
     def count(self, source: str | None = None) -> int:
-        sources = [source] if source is not None else list(self._iv)
-        return sum(b - a + 1 for s in sources for a, b in self._iv.get(s, []))
+        sources = [str(source)] if source is not None else list(self._steps)
+        return sum(len(self._steps.get(s, ())) for s in sources)
 
     def merge(self, other: "ProcessedIndex") -> "ProcessedIndex":
         """Union; raises ``ValueError`` if a (source, step) is in both (it would be counted twice)."""
-        for s, iv in other._iv.items():
-            for a, b in iv:
-                for step in range(a, b + 1):
-                    if (s, step) in self:
-                        raise ValueError(f"step {step} of source {s!r} is counted in both statistics")
-                    self.add(s, step)
+        for source, steps in other._steps.items():
+            mine = self._steps.setdefault(source, set())
+            both = mine & steps
+            if both:
+                raise ValueError(f"step {min(both)} of source {source!r} is counted in both statistics")
+            mine |= steps
         return self
 
+    @staticmethod
+    def _runs(steps: set[int]) -> list[list[int]]:
+        runs: list[list[int]] = []
+        for s in sorted(steps):
+            if runs:
+                first, last, stride = runs[-1]
+                if first == last:               # a single step: the next one sets the stride
+                    runs[-1] = [first, s, s - first]
+                    continue
+                if s - last == stride:
+                    runs[-1][1] = s
+                    continue
+            runs.append([s, s, 1])
+        return runs
+
     def to_dict(self) -> dict:
-        return {k: [list(p) for p in v] for k, v in sorted(self._iv.items())}
+        return {k: self._runs(v) for k, v in sorted(self._steps.items())}
 
 
 @dataclass
