@@ -150,3 +150,24 @@ def test_example_script_relaxes_a_host_with_mlh_and_cleans_up(tiny_model, quartz
     socket = re.search(r"socket (\S+),", proc.stdout).group(1)
     assert socket.startswith("/tmp/ipi_host_mlh_") and not Path(socket).exists()
     assert "i-PI sent EXIT" in (work / "client.log").read_text()  # the client left on its own
+
+
+@pytest.mark.slow
+def test_dft_engine_formation_with_a_computed_and_cached_o2_reference(quartz, tmp_path):
+    """The DFT path end to end at a cheap grid (100 Ha): settings JSON, O2 scan, cache, E_f (~10 min)."""
+    settings = tmp_path / "cheap.json"
+    settings.write_text(json.dumps(DFTSettings(ke_cutoff=100.0).to_dict()))
+    host = read(quartz)
+    kw = dict(engine="dft", settings_json=settings, fmax_ev_per_a=0.05, max_steps=1, vacancy_from="input")
+    table = formation_energies(host, [5], tmp_path / "dft", **kw)
+    assert table.o2_source == "computed"
+    cached = json.loads((tmp_path / "dft" / "o2_reference.json").read_text())
+    assert cached["settings"]["ke_cutoff"] == 100.0 and cached["energy_ev"] == table.energy_o2_ev
+    assert 1.1 < cached["bond_length_a"] < 1.6  # bound O2 (SZV stretches it to ~1.42 A, docs/labels.md)
+    (row,) = table.rows
+    assert np.isfinite(row.formation_energy_ev) and row.engine == "dft"
+    assert row.formation_energy_ev == pytest.approx(
+        row.energy_vacancy_ev - table.host.energy_ev + 0.5 * table.energy_o2_ev, abs=1e-9)
+    assert row.band_gap_ev > 0 and row.defect_levels_ev == []  # HOMO-LUMO only from the DFT client
+    again = formation_energies(host, [5], tmp_path / "dft", **kw)
+    assert again.o2_source == "cached" and again.rows[0].formation_energy_ev == row.formation_energy_ev

@@ -193,7 +193,8 @@ def formation_energies(host: Atoms, sites: Sequence[int], out: str | Path, engin
                           "settings": settings.physics_key(), "fmax_ev_per_a": fmax_ev_per_a,
                           "optimizer": optimizer, "vacancy_from": vacancy_from})
     e_o2, o2_source = o2_energy(out, settings, o2_energy_ev)
-    relax_kw = dict(engine=engine, model=model, settings_json=str(settings_file) if engine == "dft" else None,
+    relax_kw = dict(engine=engine, model=model if engine == "mlh" else None,
+                    settings_json=str(settings_file) if engine == "dft" else None,
                     optimizer=optimizer, fmax_ev_per_a=fmax_ev_per_a, max_steps=max_steps,
                     timeout_s=timeout_s)
 
