@@ -340,3 +340,28 @@ def test_committee_spread_is_accumulated_next_to_the_thermal_broadening(model, t
     assert row["band_gap_committee_std_mean"] == pytest.approx(np.mean(spread), abs=1e-10)
     assert row["band_gap_std"] == pytest.approx(np.std(gap), abs=1e-10)
     assert (tmp_path / "st" / "gap_vs_temperature.png").stat().st_size > 1000
+
+
+def test_stream_md_command_attaches_the_hook_to_run_md_and_resumes(model, tmp_path):
+    """``mlh-ipi stream md``: LAMMPS+MACE MD with the hook; rerunning with more steps resumes both."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from mace_fixtures import small_mace_model
+
+    from mlh_ipi.cli.main import main
+
+    mace = small_mace_model(tmp_path / "si.model", elements=("Si",), interaction_scale=0.1, r_max=4.0)
+    data = tmp_path / "si8.extxyz"
+    write(data, bulk("Si", "diamond", a=5.431, cubic=True))
+    out = tmp_path / "run"
+    args = ["--threads", "1", "stream", "md", str(ROOT / "lammps_inputs" / "md_nvt_langevin.in"),
+            "--mace", str(mace), "--data", str(data), "--temps", "300", "--every", "10",
+            "--model", str(model), "--defect", "bulk", "--out", str(out), "--policy", "block"]
+    assert main(args + ["--steps", "30"]) == 0
+    first = StreamState.load(out / "stream")
+    assert first.index.to_dict() == {"T300K": [[0, 30, 10]]}  # source and T from run_md's variable T
+    assert main(args + ["--steps", "60"]) == 0                  # MD resumes from restart.30
+    state = StreamState.load(out / "stream")
+    assert state.index.to_dict() == {"T300K": [[0, 60, 10]]}
+    assert state.counters.skipped == 1                          # step 30 again at the resumed setup
+    assert state.stats.group(300, "bulk").n_snapshots == 7 and state.counters.dropped == 0
+    assert (out / "stream" / "summary.csv").is_file() and (out / "T300K" / "log.lammps").is_file()
