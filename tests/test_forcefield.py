@@ -114,7 +114,7 @@ def test_committee_mean_is_the_mean_of_its_members(committee):
     for m in committee["models"]:
         at.calc = load_mace(m)
         members.append((at.get_potential_energy(), at.get_forces()))
-    at.calc = load_mace(committee["models"])
+    at.calc = load_mace(committee["out"])  # the folder: its member_*/mace.model
     assert at.get_potential_energy() == pytest.approx(np.mean([e for e, _ in members]), abs=1e-8)
     np.testing.assert_allclose(at.get_forces(), np.mean([f for _, f in members], axis=0), atol=1e-10)
     assert at.calc.size == 2

@@ -25,6 +25,13 @@ __all__ = ["load_mace", "species_of_model", "check_species", "SpeciesCheckedMACE
 
 def _paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
     if isinstance(paths, (str, os.PathLike)):
+        folder = Path(paths)
+        if folder.is_dir():  # a train-mace output folder: its finished members
+            members = sorted(folder.glob("member_*/mace.model"),
+                             key=lambda p: int(p.parent.name.split("_")[1]))
+            if not members:
+                raise ValueError(f"no member_*/mace.model in folder {folder}")
+            return members
         paths = [paths]
     paths = [Path(p) for p in paths]
     if not paths:
@@ -57,6 +64,9 @@ def check_species(atoms: Atoms, species: Sequence[str], what: str = "MACE model"
 def load_mace(paths: str | os.PathLike | Sequence[str | os.PathLike], device: str = "cpu",
               default_dtype: str = "float64") -> "SpeciesCheckedMACECalculator":
     """An ASE calculator for one MACE model file or a committee of several (eV, eV/Å, eV/Å^3).
+
+    ``paths``: one model file, a list of them, or a ``train-mace``/``al-mace``
+    committee folder (its ``member_*/mace.model``).
 
     With two or more files, ``energy``/``forces``/``stress`` are the committee
     means and ``results`` also holds ``energy_comm``/``forces_comm`` (every
