@@ -365,3 +365,21 @@ def test_stream_md_command_attaches_the_hook_to_run_md_and_resumes(model, tmp_pa
     assert state.counters.skipped == 1                          # step 30 again at the resumed setup
     assert state.stats.group(300, "bulk").n_snapshots == 7 and state.counters.dropped == 0
     assert (out / "stream" / "summary.csv").is_file() and (out / "T300K" / "log.lammps").is_file()
+
+
+def test_a_failing_snapshot_stops_the_stream_with_the_model_error(model, tmp_path):
+    """Species the model lacks: the error is counted, kept in the checkpoint and stops the producer."""
+    from ase import Atoms
+
+    bad = Atoms("SiO", positions=[[0, 0, 0], [1.6, 0, 0]], cell=[6, 6, 6], pbc=True)
+    good = rattled_si(1)[0]
+    pipe = SnapshotPipeline(model, tmp_path / "st", workers=0).start()
+    assert pipe.submit(Snapshot.from_atoms(good, "run", 0, 300))
+    assert not pipe.submit(Snapshot.from_atoms(bad, "run", 1, 300))
+    with pytest.raises(RuntimeError, match="not in orbital layout"):
+        pipe.submit(Snapshot.from_atoms(good, "run", 2, 300))
+    with pytest.raises(RuntimeError, match="snapshot 1 of run failed"):
+        pipe.close()
+    saved = StreamState.load(tmp_path / "st")
+    assert saved.counters.failed == 1 and saved.counters.processed == 1
+    assert ("run", 1) not in saved.index and "not in orbital layout" in saved.errors[0]

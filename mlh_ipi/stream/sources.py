@@ -41,14 +41,14 @@ def trajectory_snapshots(path: str | os.PathLike, temperature_k: float, defect: 
                          fmt: str | None = None, type_map: Sequence[str] | None = None,
                          defect_atoms: Sequence[int] | None = None, every: int = 1,
                          source: str | None = None) -> Iterator[Snapshot]:
-    """Snapshots of every ``every``-th frame of a trajectory file (Å)."""
+    """Snapshots of every ``every``-th frame of a trajectory file (Å); ``source``: its absolute path."""
     fmt = fmt or guess_format(path)
     kwargs = {}
     if fmt == LAMMPS_DUMP:
         if not type_map:
             raise ValueError(f"{path}: a LAMMPS dump needs a type->element map (e.g. --types Si O)")
         kwargs["specorder"] = list(type_map)
-    source = source or os.fspath(path)
+    source = source or os.path.abspath(path)  # the same file is the same source from any cwd
     frames = read(path, index=f"::{int(every)}", format=fmt, **kwargs)
     for k, atoms in enumerate(frames):
         step = atoms.info.get("step", atoms.info.get("timestep", k * int(every)))

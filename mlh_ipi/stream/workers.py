@@ -224,8 +224,11 @@ class SnapshotPipeline:
         if self._closed:
             return self.state
         if self.n_workers:
-            for _ in self._procs:
-                self._tasks.put(None)
+            try:
+                for _ in self._procs:
+                    self._put_waiting(None)
+            except RuntimeError:
+                self._terminate()
             self._collector.join()
             for p in self._procs:
                 p.join(timeout=30)
@@ -276,10 +279,24 @@ class SnapshotPipeline:
                     self.state.counters.dropped += 1
                 return False
         t0 = time.perf_counter()
-        self._tasks.put(snap)
-        with self._lock:
-            self.state.counters.blocked_s += time.perf_counter() - t0
+        try:
+            self._put_waiting(snap)
+        finally:
+            with self._lock:
+                self.state.counters.blocked_s += time.perf_counter() - t0
         return True
+
+    def _put_waiting(self, item) -> None:
+        """Blocking put that gives up (RuntimeError) if the workers are gone."""
+        while True:
+            try:
+                self._tasks.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                if self._fatal:
+                    raise RuntimeError(self._fatal) from None
+                if not any(p.is_alive() for p in self._procs):
+                    raise RuntimeError("all stream workers have exited") from None
 
     def submit_record(self, source: str, step: int, temperature_k: float, defect: str, record: dict) -> bool:
         """Fold in a record computed elsewhere (i-PI client extras); False if already counted."""
