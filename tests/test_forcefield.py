@@ -148,6 +148,24 @@ def test_species_mismatch_is_a_clear_error(committee):
         species_of_model(committee["out"] / "missing.model")
 
 
+def test_two_species_model_names_its_species_and_refuses_ga(tmp_path):
+    """A Si/O model (quartz labels, E0s fitted per element) asked for a Ga-containing cell."""
+    torch.set_num_threads(1)
+    frames = export_labels([SIO2], tmp_path / "quartz.extxyz")
+    (model,) = train_committee(tmp_path / "quartz.extxyz", tmp_path, MACETrainingSettings(
+        r_max=4.0, max_num_epochs=5, valid_fraction=0.25), 1, seed=0, progress=False)
+    assert species_of_model(model) == ["O", "Si"]
+    calc = load_mace(model)
+    quartz = frames[0].copy()
+    quartz.calc = calc
+    assert np.isfinite(quartz.get_potential_energy()) and np.isfinite(quartz.get_forces()).all()
+    ga = frames[0].copy()
+    ga.symbols[0] = "Ga"
+    ga.calc = calc
+    with pytest.raises(ValueError, match=r"MACE model covers O, Si only; .* also has Ga"):
+        ga.get_forces()
+
+
 # ---------------------------------------------------------------------------- deviation maths
 
 def test_force_deviation_is_the_rms_member_to_mean_distance():

@@ -11,6 +11,7 @@ evaluation (mace itself fails deep inside its graph construction with an
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +20,11 @@ from ase import Atoms
 from ase.calculators.calculator import all_changes
 from ase.data import chemical_symbols
 from mace.calculators import MACECalculator
+
+# mace sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD (its model files are pickled modules) and torch
+# then warns on every load; the models we load are our own training outputs.
+warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD",
+                        category=UserWarning)
 
 __all__ = ["load_mace", "species_of_model", "check_species", "SpeciesCheckedMACECalculator"]
 
