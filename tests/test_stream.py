@@ -383,3 +383,47 @@ def test_a_failing_snapshot_stops_the_stream_with_the_model_error(model, tmp_pat
     saved = StreamState.load(tmp_path / "st")
     assert saved.counters.failed == 1 and saved.counters.processed == 1
     assert ("run", 1) not in saved.index and "not in orbital layout" in saved.errors[0]
+
+
+def test_check_dft_matches_labels_to_snapshots_by_step_and_reports_the_gap_error(model, tmp_path):
+    """Offline stream over labelled frames, then MLH vs DFT per frame through the same level picking."""
+    from ase import Atoms
+
+    from mlh_ipi.cli.main import main
+    from mlh_ipi.stream.dft_check import compare_with_labels
+
+    labels = sorted(SI2.glob("*.label.npz"))
+    frames = []
+    for k, p in enumerate(labels):
+        lab = read_label(p)
+        frames.append(Atoms(lab.symbols, positions=lab.positions_a, cell=lab.cell_a, pbc=True,
+                            info={"step": 10 * k}))
+    traj = tmp_path / "frames.extxyz"
+    write(traj, frames)
+    stream_offline([traj], model, tmp_path / "st", 300, workers=0, progress=False)
+    # labels of those frames: the stored DFT labels with the frame's step put into their info
+    from mlh_ipi.data.labelfile import write_label
+
+    relabelled = []
+    for k, p in enumerate(labels):
+        lab = read_label(p)
+        lab.info["step"] = 10 * k
+        relabelled.append(write_label(tmp_path / "labels" / f"{k}", lab))
+    rows, summary = compare_with_labels(tmp_path / "st", relabelled)
+    calc = MLHCalculator(model, mode="h_only")
+    err = []
+    for at, p in zip(read(traj, ":"), labels):
+        calc.calculate(at, properties=[])
+        lab = read_label(p)
+        e, c = solve(lab.hamiltonian_ha, lab.overlap)
+        dft = find_defect_levels(e, c, lab.overlap, lab.layout.atom_offsets(lab.symbols), lab.nelectron)
+        err.append(calc.electronic["band_gap"] - dft.gap_ev)
+    assert [r["step"] for r in rows] == [0, 10, 20, 30]
+    assert summary["band_gap"]["mae"] == pytest.approx(np.mean(np.abs(err)), abs=1e-9)
+    assert summary["band_gap"]["n"] == 4 and summary["level0_below_cbm"]["n"] == 0
+    assert main(["stream", "check-dft", str(tmp_path / "st"), *map(str, relabelled)]) == 0
+    assert (tmp_path / "st" / "dft_check_gap.png").is_file()
+    lab = read_label(relabelled[0])
+    lab.info["step"] = 5
+    with pytest.raises(ValueError, match="no stream snapshots with step 5"):
+        compare_with_labels(tmp_path / "st", [write_label(tmp_path / "odd", lab)])

@@ -8,6 +8,7 @@
     mlh-ipi stream ipi run/relax.extras_0 --temperature 300 --defect V_O --out st
     mlh-ipi stream report st
     mlh-ipi stream merge st_a st_b --out st_all
+    mlh-ipi stream check-dft st labels/*.label.npz     # MLH vs DFT on labelled frames
 
 Statistics (mean and thermal broadening of gap, VBM, CBM and each in-gap level,
 keyed by temperature and defect kind) are checkpointed to ``OUT/checkpoint.json``;
@@ -78,6 +79,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--out", type=Path, default=None, help="where to write (default: the folder)")
     r.set_defaults(func=report)
 
+    d = ss.add_parser("check-dft", help="per-snapshot MLH gap/edges/levels vs DFT labels of the same frames")
+    d.add_argument("folder", type=Path, help="stream folder (its snapshots.jsonl)")
+    d.add_argument("labels", nargs="+", type=Path, help=".label.npz files of frames with info['step']")
+    d.add_argument("--source", default=None, help="stream source of the frames (when several)")
+    d.add_argument("--out", type=Path, default=None, help="where to write (default: the folder)")
+    d.set_defaults(func=check_dft)
+
     g = ss.add_parser("merge", help="pool the statistics of several stream folders")
     g.add_argument("folders", nargs="+", type=Path)
     g.add_argument("--out", type=Path, required=True)
@@ -146,4 +154,18 @@ def merge(args: argparse.Namespace) -> int:
     from mlh_ipi.stream.run import merge_runs
 
     _print(merge_runs(args.folders, args.out), args.out)
+    return 0
+
+
+def check_dft(args: argparse.Namespace) -> int:
+    from mlh_ipi.stream.dft_check import QUANTITIES, write_dft_check
+
+    summary = write_dft_check(args.folder, args.labels, args.out, args.source)
+    print(f"{summary['n_labels']} labelled snapshots; MLH - DFT (eV):")
+    print(f"{'quantity':>18} {'n':>4} {'MAE':>8} {'mean':>8} {'max':>8}")
+    for q in QUANTITIES:
+        s = summary[q]
+        if s["n"]:
+            print(f"{q:>18} {s['n']:>4} {s['mae']:>8.4f} {s['mean_error']:>8.4f} {s['max_abs_error']:>8.4f}")
+    print(f"dft_check.csv/json and dft_check_gap.png in {args.out or args.folder}")
     return 0

@@ -136,7 +136,11 @@ def ipi_extras_records(path: str | os.PathLike) -> list[tuple[int, dict]]:
 
 
 def write_snapshots_extxyz(path: str | os.PathLike, snaps: Sequence[Snapshot]) -> None:
-    """Write snapshots as extxyz with ``step`` in each frame's info (offline re-analysis)."""
+    """Write snapshots as extxyz with ``step`` and ``stream_source`` in each frame's info.
+
+    For offline re-analysis and DFT labelling of the same frames (labels keep the
+    info, so :mod:`mlh_ipi.stream.dft_check` can match them to the records).
+    """
     from ase.io import write
 
     from mlh_ipi.atomic_io import atomic_path
@@ -145,6 +149,7 @@ def write_snapshots_extxyz(path: str | os.PathLike, snaps: Sequence[Snapshot]) -
     for s in snaps:
         at = s.to_atoms()
         at.info["step"] = s.step
+        at.info["stream_source"] = s.source
         frames.append(at)
     with atomic_path(path, suffix=".extxyz") as tmp:
         write(tmp, frames, format="extxyz")

@@ -1,0 +1,131 @@
+"""Check stream results against DFT: per-snapshot MLH gap/edges/levels vs DFT labels of the same frames.
+
+Workflow (offline mode is how MD results get checked)::
+
+    mlh-ipi stream offline md.extxyz --model mlh.pt --temperature 300 --out st
+    mlh-ipi label md.extxyz --out labels/            # or a subset of the frames
+    mlh-ipi stream check-dft st labels/*.label.npz
+
+A label is matched to the stream's per-snapshot record (``snapshots.jsonl``) by
+its frame's ``step`` (``info["step"]``, written by
+:func:`~mlh_ipi.stream.sources.write_snapshots_extxyz` and kept in the label's
+info) and, when the label carries ``info["stream_source"]`` or ``source`` is
+given, by source. The DFT side goes through the same
+:func:`~mlh_ipi.electronic.defect_levels.find_defect_levels` as the MLH side,
+with the defect atoms from the label's info. All energies in eV; errors are
+MLH − DFT.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from mlh_ipi.atomic_io import atomic_path, write_json
+from mlh_ipi.data.labelfile import read_label
+from mlh_ipi.electronic.defect_levels import find_defect_levels
+from mlh_ipi.electronic.eigen import solve
+from mlh_ipi.stream.workers import read_snapshot_log
+
+QUANTITIES = ("band_gap", "vbm", "cbm", "level0_above_vbm", "level0_below_cbm")
+
+
+def label_electronic(label) -> dict:
+    """Band gap, VBM, CBM and in-gap levels (eV) of a DFT label's own H and S."""
+    e, c = solve(label.hamiltonian_ha, label.overlap)
+    defect = label.info.get("defect_atoms", label.info.get("defect_si"))
+    lv = find_defect_levels(e, c, label.overlap, label.layout.atom_offsets(label.symbols), label.nelectron,
+                            defect_atoms=defect)
+    return {"band_gap": lv.gap_ev, "vbm": lv.vbm_ev, "cbm": lv.cbm_ev,
+            "defect_levels": sorted(lv.levels_ev.tolist())}
+
+
+def _derived(rec: dict) -> dict:
+    out = {k: rec[k] for k in ("band_gap", "vbm", "cbm")}
+    levels = rec.get("defect_levels") or []
+    if levels:
+        out["level0_above_vbm"] = levels[0] - rec["vbm"]
+        out["level0_below_cbm"] = rec["cbm"] - levels[0]
+    return out
+
+
+def compare_with_labels(stream_dir: str | os.PathLike, labels: Sequence[str | os.PathLike],
+                        source: str | None = None) -> tuple[list[dict], dict]:
+    """``(rows, summary)``: one row per label (MLH, DFT, error per quantity) and MAE / max |error|."""
+    records = read_snapshot_log(stream_dir)
+    if not records:
+        raise FileNotFoundError(f"{stream_dir}: no per-snapshot records (snapshots.jsonl)")
+    rows = []
+    for path in labels:
+        lab = read_label(path)
+        if "step" not in lab.info:
+            raise ValueError(f"{path}: the label's frame has no info['step'] to match a snapshot")
+        step = int(lab.info["step"])
+        src = lab.info.get("stream_source", source)
+        match = [r for r in records if r["step"] == step and (src is None or r["source"] == src)]
+        if len(match) != 1:
+            what = "no" if not match else f"{len(match)} (give --source)"
+            raise ValueError(f"{path}: {what} stream snapshots with step {step}"
+                             + (f" in source {src!r}" if src else ""))
+        mlh, dft = _derived(match[0]), _derived(label_electronic(lab))
+        row = {"label": str(path), "source": match[0]["source"], "step": step,
+               "temperature_k": match[0]["temperature_k"]}
+        for q in QUANTITIES:
+            a, b = mlh.get(q), dft.get(q)
+            row[f"{q}_mlh"], row[f"{q}_dft"] = a, b
+            row[f"{q}_error"] = None if a is None or b is None else a - b
+        rows.append(row)
+    summary = {"n_labels": len(rows), "units": "eV", "errors": "MLH - DFT"}
+    for q in QUANTITIES:
+        err = np.array([r[f"{q}_error"] for r in rows if r[f"{q}_error"] is not None], float)
+        summary[q] = {"n": int(err.size),
+                      "mae": float(np.abs(err).mean()) if err.size else None,
+                      "mean_error": float(err.mean()) if err.size else None,
+                      "max_abs_error": float(np.abs(err).max()) if err.size else None}
+    return rows, summary
+
+
+def write_dft_check(stream_dir: str | os.PathLike, labels: Sequence[str | os.PathLike],
+                    out_dir: str | os.PathLike | None = None, source: str | None = None) -> dict:
+    """``dft_check.csv``, ``dft_check.json`` and ``dft_check_gap.png`` (parity) in ``out_dir``."""
+    import csv
+
+    out = Path(out_dir or stream_dir)
+    rows, summary = compare_with_labels(stream_dir, labels, source)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "dft_check.csv", suffix=".csv") as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows([{k: ("" if v is None else v) for k, v in r.items()} for r in rows])
+    write_json(out / "dft_check.json", {"summary": summary, "rows": rows})
+    _parity_plot(rows, summary, out / "dft_check_gap.png")
+    return summary
+
+
+def _parity_plot(rows: list[dict], summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    for q, marker in (("band_gap", "o"), ("level0_below_cbm", "s")):
+        pts = [(r[f"{q}_dft"], r[f"{q}_mlh"]) for r in rows if r[f"{q}_error"] is not None]
+        if pts:
+            x, y = np.array(pts).T
+            mae = summary[q]["mae"]
+            ax.plot(x, y, marker, ls="none", label=f"{q} (MAE {1e3 * mae:.0f} meV)")
+    lo, hi = ax.get_xlim()
+    lo, hi = min(lo, ax.get_ylim()[0]), max(hi, ax.get_ylim()[1])
+    if math.isfinite(lo) and math.isfinite(hi):
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.set_xlabel("DFT (eV)")
+    ax.set_ylabel("MLH (eV)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)
