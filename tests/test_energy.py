@@ -54,3 +54,19 @@ def test_energy_is_variational_and_quadratic_in_hamiltonian_noise(scf, functiona
 def test_wrong_matrix_size_is_rejected(functional):
     with pytest.raises(ValueError, match="does not match"):
         functional.evaluate(np.eye(3))
+
+
+def test_one_pass_energy_equals_pyscf_energy_tot(scf, functional):
+    """The energy assembled from the gradient's own density pass equals PySCF's energy_tot."""
+    from mlh_ipi.electronic.eigen import density_matrix, solve
+    from mlh_ipi.energy.occupations import occupations
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=scf.fock.shape)
+    h = scf.fock + 1e-3 * (x + x.T)  # off the SCF point, so nothing is accidentally stationary
+    e, c = solve(h, functional.overlap)
+    occ = occupations(e, functional.nelectron).occ
+    dm = density_matrix(c, occ)
+    e_one_pass, grad = functional.energy_and_gradient(e, c, occ, dm)
+    assert abs(e_one_pass - functional.energy_ha(dm)) < 1e-9
+    assert np.allclose(grad, functional.gradient_ha_bohr(e, c, occ), atol=1e-10)

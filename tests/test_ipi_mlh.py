@@ -79,3 +79,28 @@ def test_h_only_mode_gives_electronics_but_no_energy(tiny_model):
     assert calc.electronic["band_gap"] > 0 and "energy" not in calc.results
     with pytest.raises(ValueError, match="h_only"):
         calc.calculate(at, properties=["energy"])
+
+
+def test_cli_single_point_writes_energy_forces_and_extras(tiny_model, tmp_path, capsys):
+    from ase.io import read, write
+
+    from mlh_ipi.cli.main import main
+
+    start = tmp_path / "start.extxyz"
+    write(start, _start())
+    assert main(["single-point", str(tiny_model), str(start), "--out", str(tmp_path / "sp.extxyz")]) == 0
+    printed = capsys.readouterr().out
+    assert "band gap" in printed and "max |F|" in printed
+    out = read(tmp_path / "sp.extxyz")
+    direct = _start()
+    direct.calc = MLHCalculator(tiny_model)
+    assert out.get_potential_energy() == pytest.approx(direct.get_potential_energy(), abs=1e-8)
+    assert np.allclose(out.get_forces(), direct.get_forces(), atol=1e-8)
+    assert out.info["band_gap"] == pytest.approx(direct.calc.electronic["band_gap"], abs=1e-8)
+    # gap-only mode and a clear error for a missing structure
+    assert main(["single-point", str(tiny_model), str(start), "--h-only", "--out", str(tmp_path / "h.extxyz")]) == 0
+    gap_only = read(tmp_path / "h.extxyz")
+    assert gap_only.calc is None or "energy" not in gap_only.calc.results
+    assert gap_only.info["band_gap"] == pytest.approx(out.info["band_gap"], abs=1e-8)
+    assert main(["single-point", str(tiny_model), str(tmp_path / "missing.extxyz")]) == 2
+    assert "no such structure" in capsys.readouterr().err

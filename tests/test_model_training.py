@@ -213,6 +213,16 @@ batch_size = 2
     assert args.func(args) == 0
     assert (tmp_path / "out" / "best.pt").exists()
     assert "test_mae_mev" in capsys.readouterr().out
+    # eval-h on the same labels: per-structure CSV, summary, plots; shift-aligned MAE never above raw
+    from mlh_ipi.cli.main import main
+
+    assert main(["eval-h", str(tmp_path / "out" / "best.pt"), str(DATA), "--out", str(tmp_path / "ev")]) == 0
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    assert summary["structures"] == len(label_files(DATA))
+    assert 0 < summary["h_mae_shift_aligned_mev"] <= summary["h_mae_mev"]
+    assert (tmp_path / "ev" / "parity_h.png").stat().st_size > 1000
+    assert len((tmp_path / "ev" / "errors.csv").read_text().splitlines()) == summary["structures"] + 1
+    assert main(["eval-h", str(tmp_path / "out" / "best.pt"), str(tmp_path / "nothing")]) == 2
     config.write_text(config.read_text().replace("epochs = 1", "epochs = 1\nbogus = 3"))
     with pytest.raises(ValueError, match="bogus"):
         train_h.run(parser.parse_args(["train-h", str(config)]))

@@ -19,6 +19,7 @@ SUBCOMMANDS = (
     "mlh_ipi.cli.serve",
     "mlh_ipi.cli.train_h",
     "mlh_ipi.cli.eval_h",
+    "mlh_ipi.cli.single_point",
     "mlh_ipi.cli.train_mace",
     "mlh_ipi.cli.al_mace",
     "mlh_ipi.cli.md",

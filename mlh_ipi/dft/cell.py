@@ -13,7 +13,10 @@ from ase import Atoms
 from ase.data import chemical_symbols
 from pyscf.pbc import gto
 
+from mlh_ipi.dft.fft import use_scipy_fft
 from mlh_ipi.dft.settings import DFTSettings
+
+use_scipy_fft()  # exact transforms, faster than PySCF's matrix DFT on prime-sized meshes
 
 
 def validate_atoms(atoms: Atoms) -> None:

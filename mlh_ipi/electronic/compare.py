@@ -63,3 +63,14 @@ def compare_hamiltonians(h_pred: np.ndarray, h_dft: np.ndarray, overlap: np.ndar
         gap_error_mev=float((lv_p.gap_ev - lv_d.gap_ev) * 1000),
         defect_level_error_mev=level_err,
     )
+
+
+def uniform_shift(delta_h: np.ndarray, overlap: np.ndarray) -> float:
+    """Least-squares ``c`` (Hartree) in ``delta_h ~ c S``: the constant-potential part of an H error.
+
+    ``H + c S`` has the eigenvectors of ``H`` and eigenvalues shifted by ``c``;
+    densities, total energies, gaps and levels relative to the band edges do not
+    change. In a periodic cell the zero of the potential is a convention (G = 0
+    term dropped), so this part of an error is physically empty.
+    """
+    return float(np.vdot(overlap, delta_h).real / np.vdot(overlap, overlap).real)

@@ -1,0 +1,130 @@
+"""Evaluate a Hamiltonian model (or committee) against DFT labels: the numbers ``eval-h`` and the benchmarks report.
+
+Per structure (all energies in meV unless named ``_ev``): H^Gamma MAE and max
+error, the same MAE after removing the best uniform shift ``c S`` (a constant
+potential offset, which changes no eigenvector, density, energy or gap), the
+eigenvalue MAE within +-3 eV of the gap, host-like gap error, defect-level error
+(relative to the VBM), committee max std of H, and the prediction wall time.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from mlh_ipi.electronic.compare import MEV, compare_hamiltonians, uniform_shift
+from mlh_ipi.electronic.eigen import solve
+
+
+@dataclass
+class Evaluation:
+    rows: list[dict] = field(default_factory=list)
+    parity: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (DFT, MLH) H elements, eV
+    first_levels: tuple | None = None  # (e_dft_ev, e_mlh_ev, nocc) of the first structure
+
+    def summary(self) -> dict:
+        rows = self.rows
+        if not rows:
+            return {"structures": 0}
+        levels = [r["defect_level_error_mev"] for r in rows if r["defect_level_error_mev"] is not None]
+        return {
+            "structures": len(rows),
+            "atoms": sorted({r["atoms"] for r in rows}),
+            "h_mae_mev": float(np.mean([r["h_mae_mev"] for r in rows])),
+            "h_mae_shift_aligned_mev": float(np.mean([r["h_mae_aligned_mev"] for r in rows])),
+            "eigenvalue_mae_mev": float(np.mean([r["eigenvalue_mae_mev"] for r in rows])),
+            "gap_mae_mev": float(np.mean([abs(r["gap_error_mev"]) for r in rows])),
+            "defect_level_mae_mev": float(np.mean(np.abs(levels))) if levels else None,
+            "defect_levels_compared": len(levels),
+            "predict_s_mean": float(np.mean([r["predict_s"] for r in rows])),
+        }
+
+
+def evaluate_labels(model, label_paths: Iterable[Path]) -> Evaluation:
+    """Compare ``model`` (``HamiltonianPredictor`` or ``Committee``) with every label file."""
+    from mlh_ipi.data.labelfile import read_label
+
+    committee = hasattr(model, "members")
+    ev = Evaluation()
+    for path in label_paths:
+        lab = read_label(path)
+        (model.members[0] if committee else model).check(lab.layout.restricted_to(set(lab.symbols)),
+                                                          lab.settings)
+        graph = model.graph(lab.symbols, lab.positions_a, lab.cell_a)
+        t0 = time.perf_counter()
+        if committee:
+            pred = model.predict_gamma(graph)
+            h, spread = pred.mean, pred.max_std * MEV
+        else:
+            h, spread = model.predict_gamma(graph), None
+        t_pred = time.perf_counter() - t0
+        defect = lab.info.get("defect_atoms", lab.info.get("defect_si"))
+        err = compare_hamiltonians(h, lab.hamiltonian_ha, lab.overlap, lab.atom_offsets, lab.nelectron,
+                                   defect_atoms=defect)
+        shift = uniform_shift(h - lab.hamiltonian_ha, lab.overlap)
+        aligned = float(np.abs(h - shift * lab.overlap - lab.hamiltonian_ha).mean() * MEV)
+        ev.rows.append({"label": Path(path).name, "atoms": lab.natoms, "kind": lab.info.get("kind", ""),
+                        **err.as_dict(), "h_mae_aligned_mev": aligned, "uniform_shift_mev": shift * MEV,
+                        "committee_max_std_mev": spread, "predict_s": t_pred})
+        sel = np.triu_indices_from(h)
+        ev.parity.append((lab.hamiltonian_ha[sel] * MEV / 1000, h[sel] * MEV / 1000))
+        if ev.first_levels is None:
+            e_d, e_p = solve(lab.hamiltonian_ha, lab.overlap)[0], solve(h, lab.overlap)[0]
+            ev.first_levels = (e_d * MEV / 1000, e_p * MEV / 1000, lab.nelectron // 2)
+    return ev
+
+
+def label_paths(items: Sequence[Path]) -> list[Path]:
+    """Label files from a mix of folders and ``.label.npz`` paths (``FileNotFoundError`` if none)."""
+    from mlh_ipi.data.labelfile import label_files
+
+    out: list[Path] = []
+    for item in map(Path, items):
+        if item.is_dir():
+            out += label_files(item)
+        elif item.exists():
+            out.append(item)
+        else:
+            raise FileNotFoundError(f"no such label file or folder: {item}")
+    if not out:
+        raise FileNotFoundError(f"no .label.npz files in {[str(i) for i in items]}")
+    return out
+
+
+def plot_evaluation(ev: Evaluation, out: Path) -> list[Path]:
+    """``parity_h.png`` (H elements, MLH vs DFT) and ``eigenvalues.png`` (levels near the gap)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    ref = np.concatenate([p[0] for p in ev.parity])
+    pred = np.concatenate([p[1] for p in ev.parity])
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot(ref, pred, ".", ms=2, alpha=0.5)
+    lim = [min(ref.min(), pred.min()), max(ref.max(), pred.max())]
+    ax.plot(lim, lim, "k-", lw=0.8)
+    ax.set_xlabel("DFT H element (eV)")
+    ax.set_ylabel("MLH H element (eV)")
+    ax.set_title(f"H parity, MAE {np.abs(pred - ref).mean() * 1000:.2f} meV")
+    fig.tight_layout()
+    fig.savefig(out / "parity_h.png", dpi=150)
+    plt.close(fig)
+
+    e_d, e_p, nocc = ev.first_levels
+    vbm = e_d[nocc - 1]
+    k = slice(max(0, nocc - 20), min(len(e_d), nocc + 20))
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for x, e, label in ((0, e_d[k] - vbm, "DFT"), (1, e_p[k] - vbm, "MLH")):
+        ax.hlines(e, x - 0.35, x + 0.35, colors="C0" if x == 0 else "C1", label=label)
+    ax.set_xticks([0, 1], ["DFT", "MLH"])
+    ax.set_ylabel("Gamma eigenvalue - DFT VBM (eV)")
+    ax.set_title("levels near the gap (first structure)")
+    fig.tight_layout()
+    fig.savefig(out / "eigenvalues.png", dpi=150)
+    plt.close(fig)
+    return [out / "parity_h.png", out / "eigenvalues.png"]
