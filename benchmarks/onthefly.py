@@ -28,9 +28,11 @@ Run::
         [--workers 1] [--policy drop] [--repeats 3]
 
 TODO (GaAs accuracy, not done): MLH vs DFT band-gap MAE on LAMMPS+MACE GaAs MD
-snapshots (``mlh-ipi stream offline`` on the dumped frames, then DFT labels of
-a subset with ``mlh-ipi label`` and ``mlh-ipi eval-h``). It needs a GaAs MLH
-model, which does not exist yet; no numbers are reported for it here.
+snapshots: ``mlh-ipi stream md`` (or ``stream offline`` on the dumped frames),
+DFT labels of a subset of the frames with ``mlh-ipi label``, then
+``mlh-ipi stream check-dft STREAM_DIR LABELS...`` for the per-snapshot gap /
+level MAE. It needs a GaAs MLH model, which does not exist yet; no numbers are
+reported for it here.
 """
 from __future__ import annotations
 

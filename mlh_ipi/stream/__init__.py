@@ -10,6 +10,7 @@ Modules (data flows top to bottom):
 * :mod:`.statistics`: Welford/Chan mergeable moments and histograms per (T, defect);
 * :mod:`.state`: processed-step index, counters, atomic JSON checkpoint;
 * :mod:`.outputs`: CSV/JSON tables and PNG plots;
+* :mod:`.dft_check`: per-snapshot MLH vs DFT labels of the same frames;
 * :mod:`.run`: one-call drivers used by ``mlh-ipi stream``.
 
 See docs/stream.md.
