@@ -116,6 +116,19 @@ def test_one_round_labels_flagged_md_frames_retrains_and_resumes(tmp_path):
     saved = json.loads((work / "state.json").read_text())
     assert saved["round"] == 1 and saved["finished"]
 
+    # interrupted while labelling round 0's selection: the state says "explore" was the last
+    # finished stage and one label is missing; the rerun labels only that one, retrains nothing
+    interrupted = {**saved, "round": 0, "done": ["train", "evaluate", "explore"], "finished": False}
+    (work / "state.json").write_text(json.dumps(interrupted))
+    missing = label_files(work / "labels" / "round_001")[-1]
+    energy = read_label(missing).energy_ev
+    missing.unlink()
+    resumed = run_active_learning(cfg, progress=False)
+    assert read_label(missing).energy_ev == pytest.approx(energy, abs=1e-6)
+    assert [m.stat().st_mtime for m in models] == mtimes
+    assert resumed["round"] == 1 and resumed["finished"]
+    assert resumed["history"][1]["force_rmse_mev_per_a"] == pytest.approx(rows[1]["force_rmse_mev_per_a"])
+
     # a different physics/exploration setting on the same folder is refused
     changed = config_from_dict(_tiny(tmp_path, md={**_tiny(tmp_path)["md"], "steps": 80}),
                                base_dir=tmp_path)
