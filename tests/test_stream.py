@@ -165,7 +165,8 @@ def test_block_policy_drops_nothing_and_online_equals_offline_extxyz_and_dump(mo
         lmp.command(f"dump d all custom 5 {dump} id type x y z")
         lmp.command("dump_modify d sort id format float %.17g")
 
-    with SnapshotPipeline(model, tmp_path / "online", workers=1, maxsize=2, policy="block") as pipe:
+    # two worker processes: results arrive out of order, the statistics do not care
+    with SnapshotPipeline(model, tmp_path / "online", workers=2, maxsize=2, policy="block") as pipe:
         hook = lammps_hook(pipe, every=5, type_map=["Si"], source="si8_600K", temperature_k=600,
                            keep=kept)
         si_md([hook, dump_installer], steps=60)
