@@ -48,14 +48,15 @@ def host(n_atoms: int):
     return read(path)
 
 
-def predictor(model_path, settings):
+def predictor(model_path, settings, atoms):
     from mlh_ipi.dft.basis import orbital_layout
+    from mlh_ipi.dft.cell import build_cell
     from mlh_ipi.model.network import HamiltonianModel, ModelConfig
     from mlh_ipi.model.predictor import HamiltonianPredictor
 
     if model_path:
         return HamiltonianPredictor.load(model_path), True
-    layout = orbital_layout(["O", "Si"], settings.basis)
+    layout = orbital_layout(build_cell(atoms, settings), settings.basis)
     return HamiltonianPredictor(HamiltonianModel(ModelConfig(), layout), settings), False
 
 
@@ -70,7 +71,7 @@ def measure(n_atoms: int, settings, model_path) -> dict:
     grad_ref = scf.gradient_ha_bohr()
     t_grad = time.perf_counter() - t0
 
-    pred, trained = predictor(model_path, settings)
+    pred, trained = predictor(model_path, settings, atoms)
     t0 = time.perf_counter()
     graph = pred.graph(atoms.get_chemical_symbols(), atoms.get_positions(), atoms.cell.array)
     h_model = pred.predict_gamma(graph)
