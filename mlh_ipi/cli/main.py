@@ -22,6 +22,7 @@ SUBCOMMANDS = (
     "mlh_ipi.cli.single_point",
     "mlh_ipi.cli.train_mace",
     "mlh_ipi.cli.al_mace",
+    "mlh_ipi.cli.al_mlh",
     "mlh_ipi.cli.md",
     "mlh_ipi.cli.stream",
     "mlh_ipi.cli.formation",
