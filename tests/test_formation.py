@@ -56,7 +56,7 @@ def quartz(tmp_path_factory):
     return path
 
 
-def test_formation_energy_workflow_relaxes_writes_and_resumes(tiny_model, quartz, tmp_path):
+def test_formation_energy_workflow_relaxes_writes_and_resumes(tiny_model, quartz, tmp_path, capsys):
     host = read(quartz)
     out = tmp_path / "vo"
     kw = dict(engine="mlh", model=str(tiny_model), o2_energy_ev=E_O2_EV, fmax_ev_per_a=0.05, max_steps=1)
@@ -90,6 +90,14 @@ def test_formation_energy_workflow_relaxes_writes_and_resumes(tiny_model, quartz
     assert time.perf_counter() - t0 < 30  # a relaxation here takes longer than loading the model
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/ipi.log")} == stamps
     assert again.rows[0].formation_energy_ev == row.formation_energy_ev
+    # the command line on the finished folder: same options, resumes and prints the table
+    capsys.readouterr()
+    assert cli_main(["--threads", "1", "formation", str(quartz), "--sites", "5", "--model", str(tiny_model),
+                     "--o2-energy-ev", str(E_O2_EV), "--fmax", "0.05", "--max-steps", "1",
+                     "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"| 5 | {row.formation_energy_ev:.3f} |" in printed and "(given)" in printed
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/ipi.log")} == stamps
 
     # the folder refuses a run with other options instead of mixing results
     with pytest.raises(ValueError, match="other options"):
@@ -104,7 +112,7 @@ def test_a_site_that_is_not_oxygen_is_a_clear_error_before_anything_runs(tiny_mo
     assert not (tmp_path / "a").exists()
     with pytest.raises(ValueError, match="out of range"):
         formation_energies(host, [9], tmp_path / "b", model=str(tiny_model), o2_energy_ev=E_O2_EV)
-    rc = cli_main(["formation", str(quartz), "--sites", "1", "--model", str(tiny_model),
+    rc = cli_main(["--threads", "1", "formation", str(quartz), "--sites", "1", "--model", str(tiny_model),
                    "--o2-energy-ev", str(E_O2_EV), "--out", str(tmp_path / "c")])
     assert rc == 2
     assert "site 1 is Si, not O" in capsys.readouterr().err

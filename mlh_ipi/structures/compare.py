@@ -20,7 +20,8 @@ minimum-image displacements.
 * ``sphere_mae``: mean absolute error of the Cartesian coordinates (Å, averaged over
   the three components of every atom) of the atoms whose minimum-image distance
   from a centre (the vacancy position, ``atoms.info["defect_position"]``) in the
-  reference structure is at most ``r``. In a small cell a sphere larger than the
+  reference structure is at most ``r`` (the rigid shift is removed once, using
+  all atoms, before the spheres are cut). In a small cell a sphere larger than the
   cell's half-width simply holds every atom (periodic images are not counted twice).
 """
 from __future__ import annotations
