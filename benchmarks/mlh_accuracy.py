@@ -22,7 +22,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 from ase.io import read
 
 from mlh_ipi.threads import configure_threads
@@ -76,7 +75,8 @@ def main(argv=None):
     threads = configure_threads(args.threads)
     from mlh_ipi.atomic_io import write_json
     from mlh_ipi.calculator import load_hamiltonian_model
-    from mlh_ipi.evaluation import evaluate_labels, label_paths, plot_evaluation
+    from mlh_ipi.data.labelfile import collect_label_files
+    from mlh_ipi.evaluation import evaluate_labels, plot_evaluation
 
     model = load_hamiltonian_model(args.model)
     results = {"model": str(args.model), "threads": threads, "date": time.strftime("%Y-%m-%d"), "sets": {},
@@ -86,7 +86,7 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|---|")
     for item in args.sets:
         name, _, folder = item.partition("=")
-        ev = evaluate_labels(model, label_paths([Path(folder)]))
+        ev = evaluate_labels(model, collect_label_files([Path(folder)]))
         s = ev.summary()
         results["sets"][name] = {"summary": s, "rows": ev.rows}
         plot_evaluation(ev, args.out / name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
@@ -75,23 +75,6 @@ def evaluate_labels(model, label_paths: Iterable[Path]) -> Evaluation:
             e_d, e_p = solve(lab.hamiltonian_ha, lab.overlap)[0], solve(h, lab.overlap)[0]
             ev.first_levels = (e_d * MEV / 1000, e_p * MEV / 1000, lab.nelectron // 2)
     return ev
-
-
-def label_paths(items: Sequence[Path]) -> list[Path]:
-    """Label files from a mix of folders and ``.label.npz`` paths (``FileNotFoundError`` if none)."""
-    from mlh_ipi.data.labelfile import label_files
-
-    out: list[Path] = []
-    for item in map(Path, items):
-        if item.is_dir():
-            out += label_files(item)
-        elif item.exists():
-            out.append(item)
-        else:
-            raise FileNotFoundError(f"no such label file or folder: {item}")
-    if not out:
-        raise FileNotFoundError(f"no .label.npz files in {[str(i) for i in items]}")
-    return out
 
 
 def plot_evaluation(ev: Evaluation, out: Path) -> list[Path]:

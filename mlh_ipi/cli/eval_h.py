@@ -25,10 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlh_ipi.atomic_io import atomic_path, write_json
     from mlh_ipi.calculator import load_hamiltonian_model
-    from mlh_ipi.evaluation import evaluate_labels, label_paths, plot_evaluation
+    from mlh_ipi.data.labelfile import collect_label_files
+    from mlh_ipi.evaluation import evaluate_labels, plot_evaluation
 
     model = load_hamiltonian_model(args.model)
-    ev = evaluate_labels(model, label_paths(args.data))
+    ev = evaluate_labels(model, collect_label_files(args.data))
     for r in ev.rows:
         print(f"{r['label']}: H MAE {r['h_mae_mev']:.2f} meV ({r['h_mae_aligned_mev']:.2f} shift-aligned), "
               f"eig MAE {r['eigenvalue_mae_mev']:.1f} meV, gap {r['gap_dft_ev']:.3f} -> {r['gap_pred_ev']:.3f} eV",

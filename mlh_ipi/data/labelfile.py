@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -97,3 +98,22 @@ def read_label(path: str | Path) -> Label:
 def label_files(folder: str | Path) -> list[Path]:
     """Label files in ``folder``, sorted by name."""
     return sorted(Path(folder).glob(f"*{SUFFIX}"))
+
+
+def collect_label_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Every ``.label.npz`` named directly or found (non-recursively) in the folders given.
+
+    Raises ``FileNotFoundError`` for a path that does not exist and
+    ``ValueError`` if nothing is found.
+    """
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(label_files(p))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"no such label file or folder: {p}")
+    if not files:
+        raise ValueError(f"no .label.npz files in {[str(p) for p in paths]}")
+    return files

@@ -14,14 +14,14 @@ could be mistaken for a label.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 from ase import Atoms
 from ase.io import read, write
 
 from mlh_ipi.atomic_io import atomic_path
-from mlh_ipi.data.labelfile import label_files, read_label
+from mlh_ipi.data.labelfile import collect_label_files, read_label
 from mlh_ipi.dft.settings import check_compatible
 from mlh_ipi.dft.types import Label
 
@@ -42,25 +42,6 @@ def label_to_atoms(lab: Label, source: str = "", config_type: str = "Default") -
         atoms.info["label_file"] = source
     atoms.arrays[FORCES_KEY] = np.asarray(lab.forces_ev_per_a, float).copy()
     return atoms
-
-
-def collect_label_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Every ``.label.npz`` named directly or found (non-recursively) in the folders given.
-
-    Raises ``FileNotFoundError`` for a path that does not exist and
-    ``ValueError`` if nothing is found.
-    """
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files.extend(label_files(p))
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise FileNotFoundError(f"no such label file or folder: {p}")
-    if not files:
-        raise ValueError(f"no .label.npz files in {[str(p) for p in paths]}")
-    return files
 
 
 def export_labels(paths: Sequence[str | Path], out: str | Path,
