@@ -7,7 +7,8 @@
 #   examples/ipi_relax/run.sh vo_dft
 #
 # Needs `i-pi` and `mlh-ipi` on PATH (source .venv/bin/activate). Work folder: $WORKDIR,
-# default runs/ipi_relax/NAME. The socket gets a unique name; both processes are stopped
+# default runs/ipi_relax/NAME. STRUCTURE=file.extxyz relaxes another start structure,
+# MAX_STEPS=N overrides <total_steps> (as run.py's --structure / --max-steps). The socket gets a unique name; both processes are stopped
 # and the socket removed when the script ends for any reason.
 set -euo pipefail
 
@@ -28,8 +29,10 @@ WORK=$(cd "$WORK" && pwd)
 rm -f "$WORK/$NAME".*
 ADDR="${NAME}_$$"
 SOCKET="/tmp/ipi_$ADDR"
-sed "s|<address>.*</address>|<address>$ADDR</address>|" "$HERE/$NAME.xml" > "$WORK/input.xml"
-cp "$HERE/$INIT" "$WORK/$INIT"
+sed -e "s|<address>.*</address>|<address>$ADDR</address>|" \
+    -e "s|<total_steps>[0-9]*</total_steps>|<total_steps>${MAX_STEPS:-500}</total_steps>|" \
+    "$HERE/$NAME.xml" > "$WORK/input.xml"
+cp "${STRUCTURE:-$HERE/$INIT}" "$WORK/$INIT"
 
 SERVER="" CLIENT=""
 cleanup() {
