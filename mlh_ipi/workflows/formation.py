@@ -187,11 +187,11 @@ def formation_energies(host: Atoms, sites: Sequence[int], out: str | Path, engin
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     settings = reference_settings(engine, model, settings_json)
-    settings_file = out / "dft_settings.json"
-    write_json(settings_file, settings.to_dict())
     _check_same_run(out, {"engine": engine, "model": str(Path(model).resolve()) if model else None,
                           "settings": settings.physics_key(), "fmax_ev_per_a": fmax_ev_per_a,
                           "optimizer": optimizer, "vacancy_from": vacancy_from})
+    settings_file = out / "dft_settings.json"
+    write_json(settings_file, settings.to_dict())
     e_o2, o2_source = o2_energy(out, settings, o2_energy_ev)
     relax_kw = dict(engine=engine, model=model if engine == "mlh" else None,
                     settings_json=str(settings_file) if engine == "dft" else None,
