@@ -1,70 +1,37 @@
-"""``mlh-ipi demo``: the embedded default run (grows with the project; see README).
+"""``mlh-ipi demo``: the whole chain on the embedded default (a-SiO2 oxygen vacancy); see README.
 
-Current chain: melt-quench a small a-SiO2 host (Vashishta, LAMMPS) -> oxygen
-vacancy -> DFT labels of both (PySCF, default settings, resumable) -> band gap
-and the V_O defect level from the DFT Hamiltonian -> ``report/summary.md``.
+Builds a 24-atom a-SiO2 host and an O vacancy, relaxes both through i-PI with
+the shipped MLH model serving energies and forces, prints the formation energy
+with the relaxed band gap and defect level, runs LAMMPS + MACE MD at two
+temperatures with the on-the-fly MLH hook, prints gap and level mean +- thermal
+broadening, and writes ``report/summary.md`` with PNG plots. A second run
+reuses finished stages. Library: ``mlh_ipi.workflows.demo``.
 """
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
-
-import numpy as np
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from mlh_ipi.workflows.demo import DemoOptions
+
+    d = DemoOptions()
     p = sub.add_parser("demo", help="run the embedded default end-to-end example", description=__doc__)
-    p.add_argument("--workdir", type=Path, default=Path("runs/demo"), help="work folder (reused: resumes)")
-    p.add_argument("--report", type=Path, default=Path("report"), help="report folder")
-    p.add_argument("--atoms", type=int, default=24, help="a-SiO2 host size (multiple of 3)")
+    p.add_argument("--workdir", type=Path, default=d.workdir, help="work folder (reused: resumes)")
+    p.add_argument("--report", type=Path, default=d.report, help="report folder")
+    p.add_argument("--temperatures", type=float, nargs="+", default=list(d.temperatures), help="MD temperatures (K)")
+    p.add_argument("--md-steps", type=int, default=d.md_steps, help="MD steps per temperature (1 fs)")
+    p.add_argument("--stream-every", type=int, default=d.stream_every, help="MD steps between MLH snapshots")
+    p.add_argument("--max-relax-steps", type=int, default=d.max_relax_steps, help="i-PI optimiser step cap")
+    p.add_argument("--fmax", type=float, default=d.fmax_ev_per_a, help="relaxation force criterion (eV/Å)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ase.io import read, write
+    from mlh_ipi.workflows.demo import DemoOptions, run_demo
 
-    from mlh_ipi.atomic_io import write_text
-    from mlh_ipi.data.labelfile import read_label
-    from mlh_ipi.data.labelling import label_batch, label_path
-    from mlh_ipi.dft.settings import DFTSettings
-    from mlh_ipi.electronic.defect_levels import find_defect_levels
-    from mlh_ipi.electronic.eigen import solve
-    from mlh_ipi.lammps.melt_quench import melt_quench_sio2
-    from mlh_ipi.structures.analysis import format_sio2_report, sio2_report
-    from mlh_ipi.structures.sio2 import make_oxygen_vacancy
-
-    t0 = time.perf_counter()
-    work = args.workdir
-    work.mkdir(parents=True, exist_ok=True)
-    host_file = work / "host.extxyz"
-    print(f"[1/3] a-SiO2 host, {args.atoms} atoms (melt-quench in LAMMPS)", flush=True)
-    if not host_file.exists():
-        write(host_file, melt_quench_sio2(args.atoms, seed=0))
-    host = read(host_file)
-    report = format_sio2_report(sio2_report(host))
-    print(report)
-    vo, info = make_oxygen_vacancy(host, seed=0)
-    print(f"[2/3] V_O at O {info['defect_host_index']}, Si neighbours {info['defect_si']}", flush=True)
-    settings = DFTSettings()
-    print(f"[3/3] DFT labels (PySCF, {settings.basis}, {settings.ke_cutoff:g} Ha): host and V_O", flush=True)
-    label_batch([host, vo], work / "labels", settings, source="demo")
-    rows = []
-    for k, name in enumerate(("host", "V_O")):
-        lab = read_label(label_path(work / "labels", k))
-        e, c = solve(lab.hamiltonian_ha, lab.overlap)
-        defect = lab.info.get("defect_si")
-        lv = find_defect_levels(e, c, lab.overlap, lab.atom_offsets, lab.nelectron, defect_atoms=defect)
-        rows.append((name, lab.natoms, lab.energy_ev, float(np.abs(lab.forces_ev_per_a).max()), lv))
-    lines = ["# mlh-ipi demo report", "", "## Structure", "", "```", report, "```", "",
-             "## DFT labels", "", "| cell | atoms | E (eV) | max force (eV/Å) | gap (eV) | defect levels above VBM (eV) |",
-             "|---|---|---|---|---|---|"]
-    for name, n, energy, fmax, lv in rows:
-        levels = ", ".join(f"{x:.3f}" for x in lv.above_vbm_ev) or "none"
-        lines.append(f"| {name} | {n} | {energy:.4f} | {fmax:.3f} | {lv.gap_ev:.3f} | {levels} |")
-        print(f"  {name:5s} E = {energy:.4f} eV   max|F| = {fmax:.3f} eV/A   gap = {lv.gap_ev:.3f} eV   "
-              f"defect levels above VBM: {levels}")
-    lines += ["", f"Wall time: {time.perf_counter() - t0:.0f} s", ""]
-    write_text(args.report / "summary.md", "\n".join(lines))
-    print(f"report written to {args.report / 'summary.md'}")
+    run_demo(DemoOptions(workdir=args.workdir, report=args.report, temperatures=tuple(args.temperatures),
+                         md_steps=args.md_steps, stream_every=args.stream_every,
+                         max_relax_steps=args.max_relax_steps, fmax_ev_per_a=args.fmax))
     return 0

@@ -1,0 +1,250 @@
+"""The embedded default run: the whole chain on a small amorphous-SiO2 oxygen vacancy.
+
+Stages (each one resumes: a second run reuses everything that finished):
+
+1. build a 24-atom a-SiO2 host (melt-quench with the shipped Vashishta
+   potential in LAMMPS, a seed the demo models never saw) and an O vacancy;
+2. relax host and V_O through a real i-PI process (L-BFGS) with the MLH
+   client serving energies and forces (``mlh_ipi.workflows.formation``);
+3. formation energy E_f = E(V_O) - E(host) + E(O2)/2 (O-rich), with the
+   relaxed cells' band gap and defect level from the MLH extras;
+4. LAMMPS MD with the MACE model at two temperatures with the on-the-fly
+   hook streaming snapshots to the MLH (``mlh_ipi.stream.run.stream_md``);
+5. band gap and defect level mean +- thermal broadening (std) per temperature;
+6. ``report/summary.md`` plus PNG plots: relaxation energy trace, Gamma levels
+   of the relaxed V_O with the defect level, gap and level vs T.
+
+The models and the O2 energy are shipped in ``mlh_ipi/resources/demo/`` and
+were made by ``examples/demo_sio2/make_demo_data.py`` at the demo DFT settings
+(SZV-MOLOPT-SR, 100 Ha: fast, not grid-converged; see that script). Energies in
+eV, forces in eV/Å, temperatures in K.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "demo"
+LAMMPS_SCRIPT = Path(__file__).resolve().parents[2] / "lammps_inputs" / "md_nvt_langevin.in"
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    workdir: Path = Path("runs/demo")
+    report: Path = Path("report")
+    atoms: int = 24
+    host_seed: int = 7                 # not one of the training hosts (11-13)
+    vacancy_seed: int = 0
+    fmax_ev_per_a: float = 0.02        # i-PI stops below this max force component
+    max_relax_steps: int = 200
+    temperatures: tuple[float, ...] = (300.0, 900.0)
+    md_steps: int = 2000               # 1 fs steps
+    stream_every: int = 50             # MD steps between snapshots sent to the MLH
+    mlh_model: Path = RESOURCES / "mlh.pt"
+    mace_model: Path = RESOURCES / "mace.model"
+    o2_file: Path = RESOURCES / "o2.json"
+
+
+def _stage(k: int, text: str) -> None:
+    print(f"[{k}/6] {text}", flush=True)
+
+
+def check_resources(opt: DemoOptions) -> None:
+    missing = [p for p in (opt.mlh_model, opt.mace_model, opt.o2_file, LAMMPS_SCRIPT) if not Path(p).exists()]
+    if missing:
+        raise FileNotFoundError(f"demo resources missing: {[str(p) for p in missing]}; regenerate them with "
+                                "python examples/demo_sio2/make_demo_data.py")
+
+
+def build_structures(opt: DemoOptions):
+    from ase.io import read, write
+
+    from mlh_ipi.lammps.melt_quench import melt_quench_sio2
+    from mlh_ipi.structures.analysis import format_sio2_report, sio2_report
+    from mlh_ipi.structures.sio2 import make_oxygen_vacancy
+
+    host_file = opt.workdir / "host.extxyz"
+    if not host_file.exists():
+        write(host_file, melt_quench_sio2(opt.atoms, seed=opt.host_seed))
+    host = read(host_file)
+    print(format_sio2_report(sio2_report(host)), flush=True)
+    _, info = make_oxygen_vacancy(host, seed=opt.vacancy_seed)
+    return host, int(info["defect_host_index"]), [int(i) for i in info["defect_si"]]
+
+
+def run_demo(opt: DemoOptions) -> dict:
+    """Run (or resume) every stage; returns the summary dict also written to ``report/summary.json``."""
+    from ase.io import read
+
+    from mlh_ipi.atomic_io import write_json, write_text
+    from mlh_ipi.stream.outputs import summary_rows
+    from mlh_ipi.stream.run import stream_md
+    from mlh_ipi.workflows.formation import formation_energies
+
+    t_start = time.perf_counter()
+    check_resources(opt)
+    opt.workdir.mkdir(parents=True, exist_ok=True)
+    timings = {}
+
+    _stage(1, f"a-SiO2 host ({opt.atoms} atoms, melt-quench in LAMMPS) and an O vacancy")
+    t0 = time.perf_counter()
+    host, site, defect_si = build_structures(opt)
+    timings["build_s"] = time.perf_counter() - t0
+
+    _stage(2, "relaxing host and V_O through i-PI (L-BFGS) with the MLH client")
+    o2 = json.loads(Path(opt.o2_file).read_text())
+    t0 = time.perf_counter()
+    table = formation_energies(host, [site], opt.workdir / "formation", engine="mlh", model=str(opt.mlh_model),
+                               o2_energy_ev=float(o2["energy_ev"]), fmax_ev_per_a=opt.fmax_ev_per_a,
+                               max_steps=opt.max_relax_steps)
+    timings["relax_s"] = time.perf_counter() - t0
+    row = table.rows[0]
+    _stage(3, "formation energy")
+    print(table.markdown(), flush=True)
+
+    _stage(4, f"LAMMPS + MACE MD at {', '.join(f'{t:g}' for t in opt.temperatures)} K with the MLH hook "
+              f"(every {opt.stream_every} steps)")
+    relaxed_vo = read(row.final_structure)
+    t0 = time.perf_counter()
+    _, state = stream_md(LAMMPS_SCRIPT, [str(opt.mace_model)], relaxed_vo, opt.temperatures, opt.md_steps,
+                         opt.workdir / "md", str(opt.mlh_model), opt.stream_every,
+                         type_map=sorted(set(relaxed_vo.get_chemical_symbols())), defect="V_O",
+                         defect_atoms=defect_si, workers=1, policy="block", maxsize=4)
+    timings["md_stream_s"] = time.perf_counter() - t0
+
+    _stage(5, "band gap and defect level: thermal mean +- broadening")
+    stats = summary_rows(state.stats)
+    for r in stats:
+        lev = (f"level above VBM {r['level0_above_vbm_mean']:.3f} +- {r['level0_above_vbm_std']:.3f} eV"
+               if r.get("level0_above_vbm_mean") is not None else "no in-gap level")
+        print(f"  T = {r['temperature_k']:g} K: gap {r['band_gap_mean']:.3f} +- {r['band_gap_std']:.3f} eV, {lev} "
+              f"({r['n_snapshots']} snapshots)", flush=True)
+
+    _stage(6, f"report -> {opt.report}")
+    opt.report.mkdir(parents=True, exist_ok=True)
+    plots = {
+        "relaxation": _plot_relaxation(table, opt.report / "relaxation.png"),
+        "levels": _plot_levels(row.final_structure, defect_si, opt, opt.report / "levels.png"),
+    }
+    for src_name, name in (("gap_vs_temperature.png", "gap_vs_T.png"),
+                           ("defect_levels_vs_temperature.png", "levels_vs_T.png"),
+                           ("level_histograms.png", "level_histograms.png")):
+        src = opt.workdir / "md" / "stream" / src_name
+        if src.exists():
+            (opt.report / name).write_bytes(src.read_bytes())
+            plots[name[:-4]] = opt.report / name
+    timings["total_s"] = time.perf_counter() - t_start
+    summary = {
+        "host_atoms": len(host), "vacancy_site": site,
+        "formation_energy_ev": row.formation_energy_ev, "converged": row.converged,
+        "relax_steps_vacancy": row.steps, "relax_steps_host": table.host.steps,
+        "band_gap_relaxed_vo_ev": row.band_gap_ev, "defect_levels_above_vbm_ev": row.defect_levels_above_vbm_ev,
+        "band_gap_relaxed_host_ev": table.host.extras.get("band_gap"),
+        "energy_o2_ev": table.energy_o2_ev,
+        "temperature_stats": stats, "stream_counters": asdict(state.counters),
+        "timings_s": timings, "plots": {k: str(v) for k, v in plots.items() if v},
+    }
+    write_json(opt.report / "summary.json", summary)
+    write_text(opt.report / "summary.md", _markdown(summary, table, opt))
+    print(f"report written to {opt.report / 'summary.md'} ({timings['total_s']:.0f} s)", flush=True)
+    return summary
+
+
+def _markdown(s: dict, table, opt: DemoOptions) -> str:
+    lines = [
+        "# mlh-ipi demo report", "",
+        f"Amorphous SiO2 host of {s['host_atoms']} atoms (melt-quench, seed {opt.host_seed}) and an O vacancy "
+        f"at O {s['vacancy_site']}. Models: `{opt.mlh_model.name}` (Hamiltonian), `{opt.mace_model.name}` (MACE); "
+        "demo DFT settings (SZV-MOLOPT-SR, 100 Ha; see examples/demo_sio2/make_demo_data.py).", "",
+        "## Relaxation (i-PI, L-BFGS, MLH energies and forces) and formation energy", "",
+        table.markdown(), "",
+        f"E_f = E(V_O) - E(host) + E(O2)/2 = **{s['formation_energy_ev']:.3f} eV** (O-rich). "
+        f"Relaxed host gap {s['band_gap_relaxed_host_ev']:.3f} eV; V_O gap {s['band_gap_relaxed_vo_ev']:.3f} eV, "
+        f"defect level(s) {', '.join(f'{x:.3f}' for x in s['defect_levels_above_vbm_ev']) or 'none'} eV above the VBM.",
+        "", "![relaxation](relaxation.png) ![levels](levels.png)", "",
+        "## Finite temperature (LAMMPS + MACE MD, MLH on the fly)", "",
+        "| T (K) | snapshots | gap (eV) | thermal std (eV) | level above VBM (eV) | thermal std (eV) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in s["temperature_stats"]:
+        lv, ls = r.get("level0_above_vbm_mean"), r.get("level0_above_vbm_std")
+        lines.append(f"| {r['temperature_k']:g} | {r['n_snapshots']} | {r['band_gap_mean']:.3f} | "
+                     f"{r['band_gap_std']:.3f} | {'-' if lv is None else f'{lv:.3f}'} | "
+                     f"{'-' if ls is None else f'{ls:.3f}'} |")
+    lines += ["", "![gap vs T](gap_vs_T.png) ![levels vs T](levels_vs_T.png)", "",
+              "Wall time (s): " + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in s["timings_s"].items()), ""]
+    return "\n".join(lines)
+
+
+def _plot_relaxation(table, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, res in (("host", table.host), (f"V_O (site {table.rows[0].site})", None)):
+        energies = res.energies_ev if res is not None else _vacancy_trace(table)
+        if energies:
+            e = np.asarray(energies)
+            ax.plot(np.arange(len(e)), e - e[-1], marker=".", label=name)
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("i-PI optimiser step")
+    ax.set_ylabel("E - E(final) (eV)")
+    ax.set_title("MLH relaxation through i-PI")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def _vacancy_trace(table) -> list[float]:
+    result = Path(table.rows[0].final_structure).parent / "result.json"
+    if result.exists():
+        return list(json.loads(result.read_text()).get("energies_ev", []))
+    return []
+
+
+def _plot_levels(structure: str, defect_si: list[int], opt: DemoOptions, path: Path) -> Path:
+    """Gamma eigenvalues of the relaxed V_O cell near the gap (MLH), the defect level highlighted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from ase.io import read
+
+    from mlh_ipi.calculator import MLHCalculator
+    from mlh_ipi.dft.cell import gamma_overlap
+    from mlh_ipi.electronic.eigen import solve
+    from mlh_ipi.units import HARTREE
+
+    atoms = read(structure)
+    calc = MLHCalculator(opt.mlh_model, mode="h_only", defect_atoms=defect_si)
+    calc.calculate(atoms, properties=[])
+    graph = calc.model.graph(atoms.get_chemical_symbols(), atoms.get_positions(), atoms.cell.array)
+    e, _ = solve(calc.model.predict_gamma(graph), gamma_overlap(atoms, calc.settings))
+    e = e * HARTREE - calc.electronic["vbm"]
+    window = (e > -6) & (e < calc.electronic["band_gap"] + 4)
+    fig, ax = plt.subplots(figsize=(3.5, 4.5))
+    ax.hlines(e[window], 0, 1, colors="0.4", lw=0.8)
+    for lv in calc.electronic["defect_levels_above_vbm"]:
+        ax.hlines(lv, 0, 1, colors="C3", lw=2.5, label="V_O level")
+    ax.axhspan(0, calc.electronic["band_gap"], color="C0", alpha=0.08, label="host-like gap")
+    ax.set_xticks([])
+    ax.set_ylabel("E - VBM (eV)")
+    ax.set_title("MLH levels at Γ, relaxed V_O")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(dict(zip(labels, handles)).values(), dict(zip(labels, handles)).keys(), loc="lower right",
+              fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
