@@ -1,0 +1,47 @@
+"""cProfile of one MLH-style evaluation (E_KS[D] + forces) from a label's DFT Hamiltonian.
+
+Prints the evaluator's own timings, the exactness against the label (should be
+~1e-7 Ha and ~1e-3 eV/A or better: labels store H in float64, D in float32) and
+the 30 most expensive calls (cumulative), which is where BENCHMARKS.md §3's
+"where the time goes" table comes from.
+
+Usage::
+
+    python benchmarks/profile_evaluator.py examples/sio2_vo/data/labels/train/000000.label.npz [--threads 1]
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import time
+
+from mlh_ipi.threads import configure_threads
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("label")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--top", type=int, default=30)
+    args = p.parse_args(argv)
+    configure_threads(args.threads)
+    from mlh_ipi.data.labelfile import read_label
+    from mlh_ipi.energy.functional import KohnShamFunctional
+
+    lab = read_label(args.label)
+    t0 = time.perf_counter()
+    functional = KohnShamFunctional(lab.atoms(), lab.settings)
+    profile = cProfile.Profile()
+    profile.enable()
+    res = functional.evaluate(lab.hamiltonian_ha)
+    profile.disable()
+    print(f"total {time.perf_counter() - t0:.1f} s; timings (s): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items()))
+    print(f"E - E_label = {res.energy_ev - lab.energy_ev:.2e} eV; "
+          f"max |F - F_label| = {abs(res.forces_ev_per_a - lab.forces_ev_per_a).max():.2e} eV/A")
+    pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()
