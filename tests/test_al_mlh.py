@@ -1,6 +1,5 @@
 """MLH committee active learning: k-means initial set, balanced selection, committee spread, a tiny run."""
 import json
-import os
 from pathlib import Path
 
 import numpy as np
