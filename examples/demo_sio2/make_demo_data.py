@@ -99,7 +99,7 @@ def stage_mace():
     from mlh_ipi.forcefield.mace_training import model_path
 
     RESOURCES.mkdir(parents=True, exist_ok=True)
-    shutil.copy(model_path(work), RESOURCES / "mace.model")
+    shutil.copy(model_path(work / "member_0"), RESOURCES / "mace.model")
 
 
 def stage_o2():

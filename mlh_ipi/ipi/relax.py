@@ -80,7 +80,11 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
         try:
             _wait_for_socket(SOCKET_PREFIX + address, server, work)
             client = subprocess.Popen(client_cmd, cwd=work, stdout=client_log, stderr=subprocess.STDOUT)
+            last_report = time.perf_counter()
             while server.poll() is None:
+                if time.perf_counter() - last_report > 15:
+                    _report_progress(work, engine)
+                    last_report = time.perf_counter()
                 if client.poll() not in (None, 0):
                     raise RuntimeError(f"i-PI client failed (rc={client.returncode}):\n"
                                        f"{_tail(work / 'client.log')}")
@@ -107,6 +111,18 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
     result = _collect(work, atoms, time.perf_counter() - t0, fmax_ev_per_a)
     write_json(done, asdict(result))
     return result
+
+
+def _report_progress(work: Path, engine: str) -> None:
+    """Log the optimiser step and energy reached so far (i-PI's ``relax.out``, eV)."""
+    try:
+        rows = [line.split() for line in (work / "relax.out").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    except OSError:
+        return
+    if rows:
+        log.info("%s: %s relaxation step %d, E = %.6f eV", work.name, engine, int(float(rows[-1][0])),
+                 float(rows[-1][1]))
 
 
 def _collect(work: Path, atoms: Atoms, wall: float, fmax_target: float) -> RelaxResult:
