@@ -4,7 +4,7 @@ Stages (each one resumes: a second run reuses everything that finished):
 
 1. build a 24-atom a-SiO2 host (melt-quench with the shipped Vashishta
    potential in LAMMPS, a seed the demo models never saw) and an O vacancy;
-2. relax host and V_O through a real i-PI process (L-BFGS) with the MLH
+2. relax host and V_O through a real i-PI process (damped BFGS) with the MLH
    client serving energies and forces (``mlh_ipi.workflows.formation``);
 3. formation energy E_f = E(V_O) - E(host) + E(O2)/2 (O-rich), with the
    relaxed cells' band gap and defect level from the MLH extras;
@@ -42,8 +42,12 @@ class DemoOptions:
     atoms: int = 24
     host_seed: int = 7                 # not one of the training hosts (11-13)
     vacancy_seed: int = 0
-    fmax_ev_per_a: float = 0.05        # i-PI stops below this max force component (demo: looser than 0.02)
-    max_relax_steps: int = 60
+    # The demo model (H MAE ~15 meV) has forces that are visibly inconsistent with its energy
+    # (docs/method.md): L-BFGS's energy line search stalls near 0.07 eV/A, and i-PI's force-only
+    # damped BFGS took an uphill step into nonsense geometries. Hence a loose criterion and a cap.
+    fmax_ev_per_a: float = 0.1         # i-PI stops below this max force component (eV/A)
+    max_relax_steps: int = 40
+    optimizer: str = "lbfgs"
     temperatures: tuple[float, ...] = (300.0, 600.0)
     md_steps: int = 2000               # 1 fs steps
     stream_every: int = 50             # MD steps between snapshots sent to the MLH
@@ -98,12 +102,12 @@ def run_demo(opt: DemoOptions) -> dict:
     host, site, defect_si = build_structures(opt)
     timings["build_s"] = time.perf_counter() - t0
 
-    _stage(2, "relaxing host and V_O through i-PI (L-BFGS) with the MLH client")
+    _stage(2, f"relaxing host and V_O through i-PI ({opt.optimizer}) with the MLH client")
     o2 = json.loads(Path(opt.o2_file).read_text())
     t0 = time.perf_counter()
     table = formation_energies(host, [site], opt.workdir / "formation", engine="mlh", model=str(opt.mlh_model),
                                o2_energy_ev=float(o2["energy_ev"]), fmax_ev_per_a=opt.fmax_ev_per_a,
-                               max_steps=opt.max_relax_steps)
+                               max_steps=opt.max_relax_steps, optimizer=opt.optimizer)
     timings["relax_s"] = time.perf_counter() - t0
     row = table.rows[0]
     _stage(3, "formation energy")
@@ -163,7 +167,7 @@ def _markdown(s: dict, table, opt: DemoOptions) -> str:
         f"Amorphous SiO2 host of {s['host_atoms']} atoms (melt-quench, seed {opt.host_seed}) and an O vacancy "
         f"at O {s['vacancy_site']}. Models: `{opt.mlh_model.name}` (Hamiltonian), `{opt.mace_model.name}` (MACE); "
         "demo DFT settings (SZV-MOLOPT-SR, 100 Ha; see examples/demo_sio2/make_demo_data.py).", "",
-        "## Relaxation (i-PI, L-BFGS, MLH energies and forces) and formation energy", "",
+        f"## Relaxation (i-PI, {opt.optimizer}, MLH energies and forces) and formation energy", "",
         table.markdown(), "",
         f"E_f = E(V_O) - E(host) + E(O2)/2 = **{s['formation_energy_ev']:.3f} eV** (O-rich). "
         f"Relaxed host gap {s['band_gap_relaxed_host_ev']:.3f} eV; V_O gap {s['band_gap_relaxed_vo_ev']:.3f} eV, "
