@@ -42,7 +42,6 @@ import csv
 import io
 import json
 import logging
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -63,6 +62,7 @@ from mlh_ipi.forcefield.export import export_labels, read_reference
 from mlh_ipi.forcefield.mace_training import MACETrainingSettings, train_committee
 from mlh_ipi.strict import from_mapping
 from mlh_ipi.structures.rattle import rattle
+from mlh_ipi.workflows.toml_config import read_toml
 
 log = logging.getLogger(__name__)
 
@@ -209,15 +209,7 @@ def config_from_dict(d: Mapping[str, Any], base_dir: str | Path = ".") -> ALConf
 
 def load_config(path: str | Path) -> ALConfig:
     """Read a TOML config; relative paths in it are relative to the file's folder."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such config file: {path}")
-    with open(path, "rb") as fh:
-        try:
-            d = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{path}: {err}") from None
-    return config_from_dict(d, base_dir=path.resolve().parent)
+    return config_from_dict(read_toml(path), base_dir=Path(path).resolve().parent)
 
 
 # ---------------------------------------------------------------------------- state

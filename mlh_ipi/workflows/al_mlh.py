@@ -50,7 +50,6 @@ import csv
 import io
 import json
 import logging
-import tomllib
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -68,6 +67,7 @@ from mlh_ipi.model.network import ModelConfig
 from mlh_ipi.model.training import TrainConfig, member_dir, train_committee
 from mlh_ipi.strict import from_mapping
 from mlh_ipi.units import HARTREE
+from mlh_ipi.workflows.toml_config import read_toml
 
 log = logging.getLogger(__name__)
 
@@ -306,15 +306,7 @@ def config_from_dict(d: Mapping[str, Any], base_dir: str | Path = ".") -> ALMLHC
 
 def load_config(path: str | Path) -> ALMLHConfig:
     """Read a TOML config; relative paths in it are relative to the file's folder."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such config file: {path}")
-    with open(path, "rb") as fh:
-        try:
-            d = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{path}: {err}") from None
-    return config_from_dict(d, base_dir=path.resolve().parent)
+    return config_from_dict(read_toml(path), base_dir=Path(path).resolve().parent)
 
 
 # ---------------------------------------------------------------------------- state
