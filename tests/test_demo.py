@@ -7,8 +7,11 @@ import pytest
 
 from mlh_ipi.workflows.demo import RESOURCES, DemoOptions, run_demo
 
-pytestmark = pytest.mark.skipif(not (RESOURCES / "mlh.pt").exists(),
-                                reason="demo models not generated (examples/demo_sio2/make_demo_data.py)")
+# ~7 min on 2 shared cores (two i-PI relaxations + two short MD runs): kept out of the default
+# suite (which is at ~15 min) and run with `make test-slow`.
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not (RESOURCES / "mlh.pt").exists(),
+                                 reason="demo models not generated (examples/demo_sio2/make_demo_data.py)")]
 
 
 def test_demo_report_has_formation_energy_and_gap_statistics_at_both_temperatures(tmp_path):
