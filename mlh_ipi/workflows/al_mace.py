@@ -62,7 +62,7 @@ from mlh_ipi.forcefield.export import export_labels, read_reference
 from mlh_ipi.forcefield.mace_training import MACETrainingSettings, train_committee
 from mlh_ipi.strict import from_mapping
 from mlh_ipi.structures.rattle import rattle
-from mlh_ipi.workflows.toml_config import read_toml
+from mlh_ipi.workflows.toml_config import check_resume_config, read_toml
 
 log = logging.getLogger(__name__)
 
@@ -226,16 +226,7 @@ def _save_state(work: Path, state: dict) -> None:
 
 
 def _check_config(work: Path, cfg: ALConfig) -> None:
-    path = work / CONFIG
-    new = cfg.to_dict()
-    if path.exists():
-        old = json.loads(path.read_text())
-        diff = sorted(k for k in old.keys() | new.keys()
-                      if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
-        if diff:
-            raise ValueError(f"{work} was started with another configuration (differs in {diff}); "
-                             f"only {list(RESUMABLE_CHANGES)} may change on resume")
-    write_json(path, new)
+    check_resume_config(work / CONFIG, cfg.to_dict(), RESUMABLE_CHANGES)
 
 
 # ---------------------------------------------------------------------------- stages
