@@ -49,6 +49,20 @@ def test_failures_are_recorded_and_the_batch_goes_on(tmp_path):
         raise AssertionError("settings change was not refused")
 
 
+def test_reverse_order_shares_a_folder_without_renaming(tmp_path):
+    """A second process walking last-first skips what the first finished; file i is frame i."""
+    frames = _frames(3)
+    first = label_batch(frames, tmp_path, CHEAP, progress=False, order=[0])
+    assert first.done == [0]
+    second = label_batch(frames, tmp_path, CHEAP, progress=False, order=range(2, -1, -1))
+    assert second.done == [2, 1] and second.skipped == [0]
+    for f in label_files(tmp_path):
+        lab = read_label(f)
+        k = lab.info["source_index"]
+        assert f.name.startswith(f"{k:06d}")
+        np.testing.assert_allclose(lab.atoms().positions, frames[k].positions, atol=1e-10)
+
+
 def test_cli_batch_resumes_after_being_killed(tmp_path):
     src = tmp_path / "frames.extxyz"
     write(src, _frames(3))

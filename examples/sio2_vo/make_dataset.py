@@ -12,6 +12,12 @@ Labels: the default ``DFTSettings`` (PBE, GTH, SZV-MOLOPT-SR, 500 Ha, Gamma).
 Run (each set is an independent, resumable batch; finished labels are skipped)::
 
     python examples/sio2_vo/make_dataset.py [--sets train test48 test96]
+
+Two cores, two single-threaded processes sharing the work (labels are claimed by
+file presence, so they meet in the middle)::
+
+    MLH_IPI_THREADS=1 python examples/sio2_vo/make_dataset.py &
+    MLH_IPI_THREADS=1 python examples/sio2_vo/make_dataset.py --sets train --reverse &
 """
 from __future__ import annotations
 
@@ -72,6 +78,8 @@ def structures(name: str):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    p.add_argument("--reverse", action="store_true",
+                   help="visit structures last-first (run a second process on the same sets to share the work)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     configure_threads()
@@ -80,7 +88,9 @@ def main(argv=None):
         frames = structures(name)
         src = DATA / f"{name}.extxyz"
         write(src, frames)
-        report = label_batch(frames, DATA / "labels" / name, settings, source=str(src.relative_to(HERE)))
+        order = range(len(frames) - 1, -1, -1) if args.reverse else None
+        report = label_batch(frames, DATA / "labels" / name, settings, source=str(src.relative_to(HERE)),
+                             order=order)
         print(name, report.summary())
 
 

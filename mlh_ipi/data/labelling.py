@@ -68,7 +68,8 @@ def failed_indices(out: Path) -> set[int]:
 
 def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSettings,
                 source: str = "", retry_failed: bool = False,
-                labeller: Callable | None = None, progress: bool = True) -> BatchReport:
+                labeller: Callable | None = None, progress: bool = True,
+                order: Sequence[int] | None = None) -> BatchReport:
     """Label every structure into ``out``; resume-safe and failure-tolerant.
 
     ``labeller(atoms, settings, dm0=None) -> Label`` defaults to ``mlh_ipi.dft.label.label``.
@@ -76,6 +77,11 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
     converged density matrix as the SCF guess (typically a third fewer cycles
     for snapshots of one host). Any exception from one structure (bad input, non-converged SCF) is recorded
     in ``failures.jsonl`` and the batch moves on.
+
+    ``order`` (default: input order) lists the indices to visit. Because a label's
+    presence is checked just before it is computed, two processes may work on
+    one folder from opposite ends (``order=reversed(range(n))``) without
+    duplicating finished work; indices and file names do not depend on the order.
     """
     if labeller is None:
         from mlh_ipi.dft.label import label as labeller
@@ -86,7 +92,8 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
     report = BatchReport()
     previous: tuple[list[str], object] | None = None  # (symbols, density matrix) of the last label
     bar = tqdm(total=len(structures), desc="labelling", unit="struct", disable=not progress)
-    for i, atoms in enumerate(structures):
+    for i in range(len(structures)) if order is None else order:
+        atoms = structures[i]
         path = label_path(out, i)
         if path.exists() or (i in previously_failed and not retry_failed):
             report.skipped.append(i)
