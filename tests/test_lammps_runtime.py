@@ -99,6 +99,23 @@ def test_packaged_script_and_symlink_agree():
     assert "pair_style      vashishta" in script.read_text()
 
 
+def test_every_lammps_input_is_packaged_and_found_by_name(tmp_path, monkeypatch):
+    from mlh_ipi.lammps.runtime import lammps_script, shipped_scripts
+
+    shipped = shipped_scripts()
+    inputs = sorted((REPO / "lammps_inputs").glob("*.in"))
+    assert {p.name for p in inputs} == set(shipped) and len(shipped) >= 4
+    for p in inputs:
+        assert p.resolve() == shipped[p.name].resolve()
+    monkeypatch.chdir(tmp_path)  # no source tree here: the name alone finds the packaged file
+    assert lammps_script("lammps_inputs/md_nve.in") == shipped["md_nve.in"]
+    own = tmp_path / "md_nve.in"
+    own.write_text("# a user's own script wins over the packaged one\n")
+    assert lammps_script("md_nve.in") == Path("md_nve.in")
+    with pytest.raises(FileNotFoundError, match="packaged scripts"):
+        lammps_script("no_such.in")
+
+
 def test_only_the_lammps_subpackage_imports_lammps():
     pattern = re.compile(r"^\s*(import\s+lammps\b|from\s+lammps\b)", re.M)
     offenders = [

@@ -39,7 +39,7 @@ from ase.data import atomic_numbers
 from mlh_ipi.atomic_io import atomic_path, write_json
 from mlh_ipi.lammps.mace_callback import MACECallback
 from mlh_ipi.lammps.mace_model import MACEPotential
-from mlh_ipi.lammps.runtime import open_lammps
+from mlh_ipi.lammps.runtime import lammps_script, open_lammps
 from mlh_ipi.threads import configure_threads
 
 log = logging.getLogger(__name__)
@@ -164,9 +164,7 @@ def run_md(script: str | Path, model_paths: str | Path | Sequence[str | Path], s
     """
     if threads is not None:
         configure_threads(threads)
-    script = Path(script).resolve()
-    if not script.is_file():
-        raise FileNotFoundError(f"LAMMPS script not found: {script}")
+    script = lammps_script(script).resolve()
     if isinstance(steps, bool) or int(steps) != steps or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
     temperatures = [float(t) for t in temperatures]
@@ -334,7 +332,7 @@ def single_point(script: str | Path, model_paths, structure, folder: str | Path,
 
     folder = Path(folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    setup, _run_part, fix_id = split_script(Path(script).read_text())
+    setup, _run_part, fix_id = split_script(lammps_script(script).read_text())
     potential = MACEPotential(model_paths)
     data, types = prepare_structure(structure, folder, type_to_element)
     values = {**{str(k): str(v) for k, v in (variables or {}).items()}, "data": str(data),

@@ -21,13 +21,12 @@ import logging
 import math
 import re
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
-from mlh_ipi.lammps.runtime import open_lammps, potential_file
+from mlh_ipi.lammps.runtime import open_lammps, potential_file, shipped_scripts
 from mlh_ipi.structures.analysis import SI_O_BOND_CUTOFF, equivalent_environment_fraction
 
 log = logging.getLogger(__name__)
@@ -42,10 +41,7 @@ _SPECIES = {1: "Si", 2: "O"}
 
 def script_path() -> Path:
     """Path of the packaged LAMMPS input ``melt_quench_sio2.in``."""
-    path = Path(str(resources.files("mlh_ipi") / "resources" / "lammps" / SCRIPT_NAME))
-    if not path.is_file():
-        raise FileNotFoundError(f"packaged LAMMPS input missing: {path}")
-    return path
+    return shipped_scripts()[SCRIPT_NAME]
 
 
 def script_defaults() -> dict[str, str]:

@@ -185,7 +185,30 @@ def potential_file(name: str) -> Path:
     return path
 
 
+def shipped_scripts() -> dict[str, Path]:
+    """The LAMMPS input scripts packaged with mlh-ipi (``lammps_inputs/`` links to them), by name."""
+    from importlib import resources
+
+    folder = Path(str(resources.files("mlh_ipi") / "resources" / "lammps"))
+    return {p.name: p for p in sorted(folder.glob("*.in"))}
+
+
+def lammps_script(name_or_path: str | os.PathLike) -> Path:
+    """An existing script path as given, else the packaged script of that file name.
+
+    So ``md_nvt_langevin.in`` (or ``lammps_inputs/md_nvt_langevin.in`` from any
+    working directory) works also where mlh-ipi is installed without the source tree.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = shipped_scripts()
+    if path.name in shipped:
+        return shipped[path.name]
+    raise FileNotFoundError(f"no LAMMPS input {path}; packaged scripts: {', '.join(shipped)}")
+
+
 __all__ = [
-    "LIBMPI_SONAME", "candidate_paths", "find_libmpi", "lammps_module", "open_lammps",
-    "potential_file", "potentials_dir", "preload_mpi",
+    "LIBMPI_SONAME", "candidate_paths", "find_libmpi", "lammps_module", "lammps_script", "open_lammps",
+    "potential_file", "potentials_dir", "preload_mpi", "shipped_scripts",
 ]

@@ -32,7 +32,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "demo"
-LAMMPS_SCRIPT = Path(__file__).resolve().parents[2] / "lammps_inputs" / "md_nvt_langevin.in"
+LAMMPS_SCRIPT = "md_nvt_langevin.in"  # packaged (mlh_ipi.lammps.runtime.lammps_script)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def _stage(k: int, text: str) -> None:
 
 
 def check_resources(opt: DemoOptions) -> None:
-    missing = [p for p in (opt.mlh_model, opt.mace_model, opt.o2_file, LAMMPS_SCRIPT) if not Path(p).exists()]
+    missing = [p for p in (opt.mlh_model, opt.mace_model, opt.o2_file) if not Path(p).exists()]
     if missing:
         raise FileNotFoundError(f"demo resources missing: {[str(p) for p in missing]}; regenerate them with "
                                 "python examples/demo_sio2/make_demo_data.py")
