@@ -114,8 +114,16 @@ def test_label_file_round_trip(tmp_path, si2_label):
 
 
 def test_non_converged_scf_raises():
-    with pytest.raises(SCFNotConverged, match="not converged"):
+    with pytest.raises(SCFNotConverged, match="not converged after 2 cycles incl. one continuation"):
         run_scf(_si2(), FAST.with_(max_cycle=1, conv_tol=1e-12))
+
+
+def test_an_interrupted_scf_continues_once_from_its_last_density():
+    ref = run_scf(_si2(), FAST)
+    short = ref.cycles - 1
+    cont = run_scf(_si2(), FAST.with_(max_cycle=short))  # first pass stops short, the continuation finishes
+    assert cont.cycles > short
+    assert cont.energy_ha == pytest.approx(ref.energy_ha, abs=1e-7)
 
 
 @pytest.mark.parametrize("make, match", [

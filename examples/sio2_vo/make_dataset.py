@@ -80,6 +80,8 @@ def main(argv=None):
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     p.add_argument("--reverse", action="store_true",
                    help="visit structures last-first (run a second process on the same sets to share the work)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="retry structures recorded in failures.jsonl (e.g. after an SCF fix)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     configure_threads()
@@ -90,7 +92,7 @@ def main(argv=None):
         write(src, frames)
         order = range(len(frames) - 1, -1, -1) if args.reverse else None
         report = label_batch(frames, DATA / "labels" / name, settings, source=str(src.relative_to(HERE)),
-                             order=order)
+                             order=order, retry_failed=args.retry_failed)
         print(name, report.summary())
 
 
