@@ -1,6 +1,8 @@
 """MD speed: LAMMPS + MACE (fix external callback) vs MACE through ASE's Langevin MD.
 
-Same model (the BOP-fitted GaAs MACE of ``benchmarks/_mace_models.py``, float64),
+Same model (a float64 MACE trained by ``mace_run_train`` on GaAs BOP energies and
+forces, ``mlh_ipi.forcefield.classical_fit.gaas_bop_mace``, cached under
+``runs/benchmarks/gaas_bop_mace``; or ``--model``),
 same structure (zincblende GaAs at a = 5.65 Angstrom), same thermostat settings
 (Langevin, 300 K, damping 0.1 ps, time step 1 fs), same thread count. Sizes 64
 and 216 atoms come from ``mlh_ipi.structures.gaas.gaas_supercell``; 512 atoms
@@ -21,7 +23,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -32,11 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-from _mace_models import REPO, gaas_benchmark_model
+from mlh_ipi.forcefield.classical_fit import gaas_bop_mace
 from mlh_ipi.atomic_io import write_json
 from mlh_ipi.lammps.md import run_md
 from mlh_ipi.threads import configure_threads
 
+REPO = Path(__file__).resolve().parents[1]
+BENCH_MODEL_DIR = REPO / "runs" / "benchmarks" / "gaas_bop_mace"
 A_BOP = 5.65  # Angstrom, the lattice constant the benchmark model was fitted around
 T_K, DT_PS, TDAMP_PS = 300.0, 0.001, 0.1
 
@@ -92,7 +95,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     configure_threads(args.threads)
-    model = args.model or gaas_benchmark_model()
+    model = args.model or gaas_bop_mace(BENCH_MODEL_DIR)
     rows = []
     for n in args.sizes:
         atoms = gaas_cell(n)

@@ -4,8 +4,9 @@ Production path: ``mlh_ipi.lammps.md.run_md`` (LAMMPS, ``lammps_inputs/md_nvt_la
 MACE forces through ``fix external``) on diamond Si, with and without
 ``mlh_ipi.stream.sources.lammps_hook`` feeding MLH worker processes
 (``MLHCalculator(mode="h_only")``). The MACE model is the small untrained
-float64 ``ScaleShiftMACE`` of ``tests/mace_fixtures.py`` (Si, weak interaction:
-a smooth many-body potential; timing does not depend on its accuracy) and the
+float64 MACE trained by ``mace_run_train`` on Si Tersoff energies and forces
+(``mlh_ipi.forcefield.classical_fit``, cached under ``runs/benchmarks/si_tersoff_mace``;
+timing does not depend on its accuracy) and the
 MLH model a tiny Si model trained for 10 epochs on ``tests/data/si2_cheap``
 (about 5 s), unless ``--mlh-model`` is given.
 
@@ -40,7 +41,6 @@ import argparse
 import logging
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -48,7 +48,6 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
 
 def train_tiny_mlh(out: Path) -> Path:
@@ -127,12 +126,14 @@ def main() -> None:
 
     from ase.build import bulk
 
-    from mace_fixtures import small_mace_model
+    from mlh_ipi.forcefield.classical_fit import fit_mace_to_classical
+    from mlh_ipi.lammps.classical import SI_TERSOFF
 
     tmp = Path(tempfile.mkdtemp(prefix="onthefly_"))
     mlh = args.mlh_model or train_tiny_mlh(tmp / "mlh")
-    mace = small_mace_model(tmp / "si.model", elements=("Si",), interaction_scale=0.1, r_max=4.0)
     structure = bulk("Si", "diamond", a=5.431, cubic=True).repeat(args.cells)
+    mace = fit_mace_to_classical(ROOT / "runs" / "benchmarks" / "si_tersoff_mace",
+                                 bulk("Si", "diamond", a=5.431, cubic=True).repeat(2), SI_TERSOFF)
     natoms = len(structure)
 
     rows = []

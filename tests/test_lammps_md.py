@@ -303,10 +303,10 @@ def test_energy_drift_recovers_a_known_slope():
 
 @pytest.mark.slow
 def test_bop_fitted_gaas_mace_gives_a_vibrating_zincblende_solid(tmp_path):
-    """End to end with a physical potential (MACE fitted to GaAs BOP, ~1 min to fit)."""
-    from mace_fixtures import bop_fitted_gaas_mace
+    """End to end with a physical potential (MACE trained on GaAs BOP by mace_run_train)."""
+    from mlh_ipi.forcefield.classical_fit import gaas_bop_mace
 
-    model = bop_fitted_gaas_mace(tmp_path / "gaas_bop.model")
+    model = gaas_bop_mace(tmp_path / "gaas_bop", progress=False)
     atoms = gaas_supercell(64, a=5.65)
     (nvt,) = run_md(SCRIPTS / "md_nvt_langevin.in", model, atoms, [300.0], 1000,
                     tmp_path / "nvt", variables={"dump_every": 5}, progress=False)

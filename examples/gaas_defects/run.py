@@ -64,9 +64,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
-from mlh_ipi.atomic_io import atomic_path, write_json, write_text  # noqa: E402
+from mlh_ipi.atomic_io import atomic_path, write_json, write_text
 
 log = logging.getLogger("gaas_defects")
 
@@ -220,14 +219,11 @@ def stage_mace(work: Path, args) -> Path:
 
 
 def bop_mace(work: Path) -> Path:
-    """A small GaAs MACE fitted to the classical BOP potential (``GaAs.bop.table``) on thermal
-    snapshots (``tests/mace_fixtures.bop_fitted_gaas_mace``, ~1 min; cached)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from mace_fixtures import bop_fitted_gaas_mace
+    """A small GaAs MACE trained (``mace_run_train``) on classical BOP (``GaAs.bop.table``)
+    energies and forces of strained and thermal snapshots; cached in ``work/mace_bop``."""
+    from mlh_ipi.forcefield.classical_fit import gaas_bop_mace
 
-    out = work / "mace_bop"
-    out.mkdir(parents=True, exist_ok=True)
-    return bop_fitted_gaas_mace(out / "mace.model")
+    return gaas_bop_mace(work / "mace_bop")
 
 
 def stage_md(work: Path, args, mace_model: Path) -> None:
