@@ -1,12 +1,16 @@
 """MLH energy + forces vs the DFT backend's SCF + forces, and the DFT cost table.
 
-For amorphous SiO2 hosts of 48, 96, 192 (and 384 if asked) atoms (melt-quenched
-with the shipped Vashishta potential; the 48/96-atom ones are the dataset hosts)
+For amorphous SiO2 hosts of 24 to 384 atoms (melt-quenched at 2.20 g/cm^3 with
+the shipped Vashishta potential; the 48/96-atom ones are the dataset hosts; the
+foundation issue's cost table asks for 24, 72, 144, the evaluator issue for 48,
+96, 192)
 this measures, with the default ``DFTSettings`` (PBE, GTH, SZV-MOLOPT-SR,
 500 Ha, multigrid at Gamma) and the same thread count for both:
 
 * DFT: SCF wall time and cycles (PySCF's MINAO guess, ``conv_tol`` 1e-9 Ha),
-  analytic-gradient wall time; their sum is the reference "SCF+F".
+  one ``get_veff`` (J + xc potential build at the converged density, roughly
+  one SCF cycle), analytic-gradient wall time; SCF + gradient is the
+  reference "SCF+F".
 * MLH: model prediction of H^Gamma, one-time geometry setup (cell, h_core,
   overlap), diagonalisation, and the one-pass E_KS[D] + forces
   (``KohnShamFunctional.energy_and_gradient``); their sum is "MLH E+F".
@@ -35,7 +39,7 @@ from ase.io import read, write
 from mlh_ipi.threads import configure_threads
 
 HOSTS = Path(__file__).resolve().parents[1] / "examples" / "sio2_vo" / "data" / "hosts"
-SEEDS = {48: 0, 96: 10, 192: 20, 384: 30}
+SEEDS = {24: 40, 48: 0, 72: 50, 96: 10, 144: 60, 192: 20, 384: 30}
 
 
 def host(n_atoms: int):
@@ -70,6 +74,9 @@ def measure(n_atoms: int, settings, model_path) -> dict:
     t0 = time.perf_counter()
     grad_ref = scf.gradient_ha_bohr()
     t_grad = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scf.mf.get_veff(scf.cell, scf.density_matrix)
+    t_veff = time.perf_counter() - t0
 
     pred, trained = predictor(model_path, settings, atoms)
     t0 = time.perf_counter()
@@ -88,7 +95,7 @@ def measure(n_atoms: int, settings, model_path) -> dict:
     row = {
         "atoms": n_atoms, "nao": scf.cell.nao_nr(), "mesh": [int(m) for m in scf.cell.mesh],
         "scf_s": scf.wall_s, "cycles": scf.cycles, "dft_forces_s": t_grad,
-        "dft_total_s": scf.wall_s + t_grad,
+        "dft_total_s": scf.wall_s + t_grad, "get_veff_s": t_veff,
         "predict_s": t_predict, "setup_s": t_setup, "hcore_s": tm.get("hcore", 0.0),
         "diagonalise_s": tm["diagonalise"], "gradient_s": tm["gradient"], "energy_extra_s": tm["energy"],
         "mlh_total_s": t_mlh, "ratio": (scf.wall_s + t_grad) / t_mlh, "trained_model": trained,
@@ -101,7 +108,7 @@ def measure(n_atoms: int, settings, model_path) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", type=int, nargs="+", default=[48, 96, 192], choices=sorted(SEEDS))
+    p.add_argument("--sizes", type=int, nargs="+", default=[24, 48, 72, 96, 144, 192], choices=sorted(SEEDS))
     p.add_argument("--model", help="trained checkpoint (default: untrained model for timing, DFT H fed in)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=Path("runs/evaluator_speed.json"))
@@ -122,11 +129,12 @@ def main(argv=None):
     print(f"# a-SiO2 hosts, {settings.basis}, GTH-PBE, ke_cutoff={settings.ke_cutoff:g} Ha, Gamma, "
           f"{threads} threads")
     print("\n## DFT cost (SCF from the MINAO guess + analytic forces)\n")
-    print("| atoms | AOs | mesh | SCF (s) | cycles | s/cycle | forces (s) | SCF+F (s) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| atoms | AOs | mesh | SCF (s) | cycles | s/cycle | one get_veff (s) | forces (s) | SCF+F (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['atoms']} | {r['nao']} | {'x'.join(map(str, r['mesh']))} | {r['scf_s']:.1f} | "
-              f"{r['cycles']} | {r['scf_s'] / r['cycles']:.1f} | {r['dft_forces_s']:.1f} | {r['dft_total_s']:.1f} |")
+              f"{r['cycles']} | {r['scf_s'] / r['cycles']:.1f} | {_num(r.get('get_veff_s'))} | {r['dft_forces_s']:.1f} | "
+              f"{r['dft_total_s']:.1f} |")
     print("\n## MLH E+F (no SCF) vs SCF+F\n")
     print("| atoms | predict H (s) | setup (s) | diag (s) | E+F pass (s) | MLH total (s) | per atom (s) "
           "| SCF+F / MLH | exact dE (Ha) | exact dF (Ha/Bohr) |")
@@ -136,6 +144,10 @@ def main(argv=None):
               f"{r['gradient_s'] + r['energy_extra_s']:.1f} | {r['mlh_total_s']:.1f} | "
               f"{r['mlh_total_s'] / r['atoms']:.2f} | **{r['ratio']:.1f}x** | "
               f"{r.get('exact_dE_ha', float('nan')):.1e} | {r.get('exact_dF_ha_bohr', float('nan')):.1e} |")
+
+
+def _num(x) -> str:
+    return "-" if x is None else f"{x:.1f}"
 
 
 if __name__ == "__main__":
