@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" --timeout=900 tests
+	$(PY) -m pytest -q -m "not slow" --timeout=900 --durations=15 tests
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow --timeout=7200 tests
