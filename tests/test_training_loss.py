@@ -1,0 +1,36 @@
+"""The ``loss`` option of the H training: both losses learn, bad names are refused."""
+import json
+
+import pytest
+import torch
+
+import mlh_ipi.model  # noqa: F401
+from mlh_ipi.model.network import ModelConfig
+from mlh_ipi.model.training import TrainConfig, train
+
+from pathlib import Path
+
+DATA = Path(__file__).parent / "data" / "sio2_tiny"
+TINY = ModelConfig(cutoff_h=4.5, cutoff_mp=3.0, num_layers=1, num_basis=4, radial_hidden=8,
+                   hidden_irreps="4x0e+2x1o+2x1e+2x2e+2x2o")
+
+
+@pytest.mark.parametrize("loss", ["mae", "rmse"])
+def test_both_losses_reduce_the_h_mae(tmp_path, loss):
+    torch.set_num_threads(1)
+    cfg = TrainConfig(folders=(str(DATA),), model=TINY, output=str(tmp_path / loss), epochs=15, batch_size=2,
+                      lr=1e-2, progress=False, split=(1.0, 0.0, 0.0), loss=loss)
+    summary = train(cfg)
+    history = json.loads((tmp_path / loss / "metrics.json").read_text())["history"]
+    assert summary["train_mae_mev"] < 0.75 * history[0]["train_mae_mev"]
+    saved = json.loads((tmp_path / loss / "metrics.json").read_text())["train_config"]
+    assert saved["loss"] == loss
+
+
+def test_unknown_loss_and_dtype_are_refused():
+    with pytest.raises(ValueError, match="loss must be"):
+        TrainConfig(loss="huber")
+    with pytest.raises(ValueError, match="dtype must be"):
+        TrainConfig(dtype="float16")
+    with pytest.raises(ValueError, match="loss must be"):
+        TrainConfig.from_dict({"data": {"folders": ["x"]}, "training": {"loss": "l2"}})
