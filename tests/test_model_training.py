@@ -22,8 +22,10 @@ from mlh_ipi.orbitals import OrbitalLayout
 DATA = Path(__file__).parent / "data" / "sio2_tiny"
 TINY_MODEL = ModelConfig(cutoff_h=4.5, cutoff_mp=3.0, num_layers=1, num_basis=4, radial_hidden=8,
                          hidden_irreps="4x0e+2x1o+2x1e+2x2e+2x2o")
-OVERFIT_EPOCHS = 400
-OVERFIT_TARGET_MEV = 30.0
+DIMERS = Path(__file__).parent / "data" / "sio_dimers"
+OVERFIT_EPOCHS = 150
+OVERFIT_LBFGS_STEPS = 400
+OVERFIT_TARGET_MEV = 1.0
 
 
 @pytest.fixture(autouse=True)
@@ -68,28 +70,27 @@ def test_load_graphs_targets():
 
 
 def test_overfit_two_structures(tmp_path):
-    """The loop learns: on two DFT labels the H^Gamma MAE falls from ~1.6 eV by > 50x.
+    """The loop learns: two SiO molecules (real DFT labels) from ~2.3 eV to < 1 meV H MAE.
 
-    Measured: 1623 -> 14.5 meV in 400 epochs (~40 s CPU). < 0.1 meV is out of reach
-    of a unit test on one core: the full default model (r_H = 8 A) is still at
-    18 meV after 1000 epochs on these two rattled 9-atom cells, whose on-site
-    energies vary by ~1 eV between atoms for 0.05 A rattles.
+    150 AdamW epochs on the RMSE, then 400 full-batch L-BFGS steps in float64;
+    measured 2295 -> 0.35 meV (~40 s on one core). The 0.1 meV of the issue is
+    below these labels' own floor: the DFT H breaks the molecules' cylindrical
+    symmetry by 1-2 meV (pi-level splitting from the periodic images and the
+    grid; see ``tests/data/make_sio_dimers.py``), which no local equivariant model
+    can follow. Rattled bulk cells are worse (the Gamma sum's truncation floor at
+    r_H = 6 A is 2.7 meV, ``model/network.py``).
     """
-    data = tmp_path / "two"
-    data.mkdir()
-    for f in label_files(DATA)[:2]:
-        shutil.copy(f, data / f.name)
     cfg = TrainConfig(
-        folders=(str(data),), split=(1.0, 0.0, 0.0), output=str(tmp_path / "overfit"), progress=False,
-        model=ModelConfig(cutoff_h=6.0, cutoff_mp=4.0, num_layers=2, num_basis=8, radial_hidden=32,
-                          hidden_irreps="16x0e+8x1o+8x1e+4x2e+4x2o"),
-        epochs=OVERFIT_EPOCHS, batch_size=2, lr=1e-2, scheduler_patience=15, scheduler_factor=0.5,
-        early_stopping_patience=10_000, min_lr=1e-5)
+        folders=(str(DIMERS),), split=(1.0, 0.0, 0.0), output=str(tmp_path / "overfit"), progress=False,
+        model=ModelConfig(cutoff_h=6.0, cutoff_mp=4.0, num_layers=1, num_basis=8, radial_hidden=16,
+                          hidden_irreps="8x0e+4x1o+4x1e+2x2e+2x2o"),
+        epochs=OVERFIT_EPOCHS, batch_size=2, lr=1e-2, loss="rmse", lbfgs_steps=OVERFIT_LBFGS_STEPS,
+        dtype="float64", scheduler_patience=20, early_stopping_patience=10_000, min_lr=1e-6)
     summary = train(cfg)
     history = json.loads((tmp_path / "overfit" / "metrics.json").read_text())["history"]
     first = history[0]["train_mae_mev"]
+    assert first > 1000.0, first
     assert summary["train_mae_mev"] < OVERFIT_TARGET_MEV, summary
-    assert first / summary["train_mae_mev"] > 50, (first, summary)
 
 
 def test_checkpoint_round_trip_and_weights_only(tmp_path):

@@ -34,3 +34,26 @@ def test_unknown_loss_and_dtype_are_refused():
         TrainConfig(dtype="float16")
     with pytest.raises(ValueError, match="loss must be"):
         TrainConfig.from_dict({"data": {"folders": ["x"]}, "training": {"loss": "l2"}})
+
+
+def test_lbfgs_polish_improves_and_is_recorded_once(tmp_path):
+    """The L-BFGS polish lowers the training MAE below Adam's, keeps best.pt consistent, and resume skips it."""
+    torch.set_num_threads(1)
+    cfg = TrainConfig(folders=(str(DATA),), model=TINY, output=str(tmp_path / "p"), epochs=10, batch_size=2,
+                      lr=1e-2, progress=False, split=(1.0, 0.0, 0.0), loss="rmse", lbfgs_steps=40,
+                      dtype="float64")
+    summary = train(cfg)
+    history = json.loads((tmp_path / "p" / "metrics.json").read_text())["history"]
+    adam_best = min(h["train_mae_mev"] for h in history if h.get("phase") != "lbfgs")
+    polish = [h for h in history if h.get("phase") == "lbfgs"]
+    assert len(polish) == 1 and polish[0]["improved"]
+    assert polish[0]["train_mae_mev"] < 0.9 * adam_best
+    assert summary["train_mae_mev"] == pytest.approx(polish[0]["train_mae_mev"], rel=1e-9)
+    train(cfg, resume=True)  # finished run: nothing new, the polish is not repeated
+    history = json.loads((tmp_path / "p" / "metrics.json").read_text())["history"]
+    assert sum(h.get("phase") == "lbfgs" for h in history) == 1
+
+
+def test_negative_lbfgs_steps_are_refused():
+    with pytest.raises(ValueError, match="lbfgs_steps"):
+        TrainConfig(lbfgs_steps=-1)

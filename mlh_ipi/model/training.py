@@ -39,7 +39,16 @@ Config (TOML; every key optional except ``data.folders``)::
     early_stopping_patience = 50
     loss = "mae"                 # or "rmse"
     eigenvalue_weight = 0.0      # > 0 adds the eigenvalue MAE (Hartree) to the loss
+    lbfgs_steps = 0              # > 0: full-batch L-BFGS polish of the best weights afterwards
     dtype = "float32"
+
+After the first-order phase, ``lbfgs_steps > 0`` refines the best weights by
+full-batch L-BFGS (strong-Wolfe line search) on the training-set mean squared
+H^Gamma error. Adam's step noise puts a floor under the error (on two SiO
+dimers it still wanders between 3 and 15 meV after 300 epochs); a quasi-Newton
+polish on a small training set converges to the model's own limit. The result
+replaces ``best.pt`` only if it improves the monitored (validation, else
+training) MAE, and it is recorded as one ``"phase": "lbfgs"`` history entry.
 
 Outputs in ``output``: ``checkpoint.pt`` (last epoch, with optimizer state),
 ``best.pt`` (best validation MAE; what ``HamiltonianPredictor.load`` reads),
@@ -93,6 +102,7 @@ class TrainConfig:
     early_stopping_patience: int = 50
     loss: str = "mae"
     eigenvalue_weight: float = 0.0
+    lbfgs_steps: int = 0
     grad_clip: float = 100.0
     dtype: str = "float32"
     progress: bool = True
@@ -100,6 +110,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in ("mae", "rmse"):
             raise ValueError(f"loss must be 'mae' or 'rmse', got {self.loss!r}")
+        if self.lbfgs_steps < 0:
+            raise ValueError(f"lbfgs_steps must be >= 0, got {self.lbfgs_steps}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
@@ -356,7 +368,48 @@ class Trainer:
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(train=f"{train_mae:.3f}", val="-" if val_mae is None else f"{val_mae:.3f}",
                                 lr=f"{self.optimizer.param_groups[0]['lr']:.1e}")
+        self.polish()
         return self.finish()
+
+    def polish(self) -> None:
+        """Full-batch L-BFGS on the training-set mean squared H^Gamma error (``lbfgs_steps``)."""
+        cfg = self.config
+        if cfg.lbfgs_steps <= 0 or any(h.get("phase") == "lbfgs" for h in self.history):
+            return
+        best_path = self.output / BEST
+        if best_path.exists():
+            self.model.load_state_dict(read_checkpoint(best_path)["state_dict"])
+        t0 = time.perf_counter()
+        self.model.train()
+        batches = [batch for _, batch in self._batches(self.train_graphs, shuffle=False)]
+        n_total = sum(b.hamiltonian.numel() for b in batches)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=cfg.lbfgs_steps, history_size=50,
+                                line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)
+
+        def closure():
+            opt.zero_grad(set_to_none=True)
+            total = 0.0
+            for batch in batches:  # gradients accumulate batch by batch: memory of one batch
+                out = self.model(batch)
+                err = gamma_flat(batch, out["onsite"], out["offsite"], self.model.norb) - batch.hamiltonian
+                part = err.square().sum() / n_total
+                part.backward()
+                total += float(part.detach())
+            return torch.tensor(total)
+
+        opt.step(closure)
+        train_mae, val_mae = self.evaluate(self.train_graphs), self.evaluate(self.val_graphs)
+        monitor = train_mae if val_mae is None else val_mae
+        improved = monitor < self.best
+        if improved:
+            self.best, self.best_epoch = monitor, self.epoch
+        self.history.append({"epoch": self.epoch, "phase": "lbfgs", "train_mae_mev": train_mae,
+                             "val_mae_mev": val_mae, "lr": None, "wall_s": time.perf_counter() - t0,
+                             "improved": improved})
+        log.info("L-BFGS polish (%d steps, %.0f s): train %.4f / val %s meV MAE%s", cfg.lbfgs_steps,
+                 time.perf_counter() - t0, train_mae, _fmt(val_mae), "" if improved else " (kept Adam weights)")
+        self._save(best=improved)
 
     def _stopped(self) -> bool:
         lr = self.optimizer.param_groups[0]["lr"]
