@@ -57,3 +57,19 @@ def test_lbfgs_polish_improves_and_is_recorded_once(tmp_path):
 def test_negative_lbfgs_steps_are_refused():
     with pytest.raises(ValueError, match="lbfgs_steps"):
         TrainConfig(lbfgs_steps=-1)
+
+
+def test_init_from_continues_from_earlier_weights(tmp_path):
+    """A run started from an earlier best.pt begins at that model's error, not at a fresh model's."""
+    torch.set_num_threads(1)
+    base = dict(folders=(str(DATA),), model=TINY, batch_size=2, progress=False, split=(1.0, 0.0, 0.0))
+    first = train(TrainConfig(**base, output=str(tmp_path / "a"), epochs=12, lr=1e-2))
+    fresh = train(TrainConfig(**base, output=str(tmp_path / "fresh"), epochs=1, lr=1e-12))
+    cont = train(TrainConfig(**base, output=str(tmp_path / "b"), epochs=1, lr=1e-12,
+                             init_from=str(tmp_path / "a" / "best.pt")))
+    assert cont["train_mae_mev"] == pytest.approx(first["train_mae_mev"], rel=1e-3)
+    assert cont["train_mae_mev"] < 0.8 * fresh["train_mae_mev"]
+    wrong = TrainConfig(**{**base, "model": ModelConfig(**{**TINY.to_dict(), "cutoff_h": 5.0})},
+                        output=str(tmp_path / "c"), epochs=1, init_from=str(tmp_path / "a" / "best.pt"))
+    with pytest.raises(ValueError, match="cutoffs"):
+        train(wrong)

@@ -40,7 +40,14 @@ Config (TOML; every key optional except ``data.folders``)::
     loss = "mae"                 # or "rmse"
     eigenvalue_weight = 0.0      # > 0 adds the eigenvalue MAE (Hartree) to the loss
     lbfgs_steps = 0              # > 0: full-batch L-BFGS polish of the best weights afterwards
+    init_from = ""               # start from these weights (best.pt of an earlier run)
     dtype = "float32"
+
+``init_from`` continues from an earlier model when the dataset has grown (more
+labels, an active-learning round): the network, its normalisation and its
+``[model]`` settings come from that checkpoint (the config's cutoffs must match
+it, and its basis layout and DFT settings must match the labels); optimizer,
+schedule and epochs start afresh. Unlike ``--resume`` the data split may differ.
 
 After the first-order phase, ``lbfgs_steps > 0`` refines the best weights by
 full-batch L-BFGS (strong-Wolfe line search) on the training-set mean squared
@@ -70,11 +77,13 @@ from mlh_ipi.atomic_io import write_json
 from mlh_ipi.data.dataset import DEFAULT_SPLIT, load_graphs, split_indices
 from mlh_ipi.data.graphs import StructureGraph
 from mlh_ipi.model.batch import GraphBatch, collate
-from mlh_ipi.model.checkpoint import (checkpoint_dict, model_from_checkpoint, read_checkpoint,
+from mlh_ipi.dft.settings import DFTSettings, check_compatible
+from mlh_ipi.model.checkpoint import (check_layout, checkpoint_dict, model_from_checkpoint, read_checkpoint,
                                       save_checkpoint)
 from mlh_ipi.model.gamma import gamma_flat, split_gamma
 from mlh_ipi.model.network import HamiltonianModel, ModelConfig, count_parameters
 from mlh_ipi.model.normalisation import compute_normalisation
+from mlh_ipi.orbitals import OrbitalLayout
 from mlh_ipi.units import HARTREE
 
 log = logging.getLogger(__name__)
@@ -103,6 +112,7 @@ class TrainConfig:
     loss: str = "mae"
     eigenvalue_weight: float = 0.0
     lbfgs_steps: int = 0
+    init_from: str = ""
     grad_clip: float = 100.0
     dtype: str = "float32"
     progress: bool = True
@@ -149,6 +159,8 @@ class TrainConfig:
             kw["output"] = resolve(kw["output"])
         elif base is not None:
             kw["output"] = resolve(cls.output)
+        if kw.get("init_from"):
+            kw["init_from"] = resolve(kw["init_from"])
         return cls(folders=tuple(resolve(f) for f in folders),
                    split=tuple(data.get("split", DEFAULT_SPLIT)),
                    split_seed=int(data.get("split_seed", 0)),
@@ -225,14 +237,29 @@ class Trainer:
         model_cfg = ModelConfig.from_dict({**cfg.model.to_dict(),
                                            "avg_num_neighbors": average_num_neighbors(self.train_graphs),
                                            "avg_num_pairs": average_num_pairs(self.train_graphs)})
-        model = HamiltonianModel(model_cfg, self.layout)
-        self.normalisation = compute_normalisation(self.train_graphs, self.layout)
-        model.set_normalisation(self.normalisation["scale"], torch.tensor(self.normalisation["onsite_shift"]))
-        self.model = model.to(self.dtype)
+        if cfg.init_from:
+            model, self.normalisation = self._initial_weights(cfg.init_from)
+        else:
+            model = HamiltonianModel(model_cfg, self.layout)
+            self.normalisation = compute_normalisation(self.train_graphs, self.layout)
+            model.set_normalisation(self.normalisation["scale"], torch.tensor(self.normalisation["onsite_shift"]))
+        self.model = model.to(self.dtype).train()
         self._make_optim()
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.epoch, self.best, self.best_epoch, self.bad_epochs = 0, math.inf, -1, 0
         self.history: list[dict] = []
+
+    def _initial_weights(self, path: str):
+        ckpt = read_checkpoint(path)
+        check_layout(OrbitalLayout.from_dict(ckpt["layout"]), self.layout, what=f"init_from {path}")
+        check_compatible(DFTSettings.from_dict(ckpt["settings"]), self.settings, what=f"init_from {path}")
+        old = ModelConfig.from_dict(ckpt["model_config"])
+        if (old.cutoff_h, old.cutoff_mp) != (self.config.model.cutoff_h, self.config.model.cutoff_mp):
+            raise ValueError(f"init_from {path}: model cutoffs (cutoff_h, cutoff_mp) = "
+                             f"{(old.cutoff_h, old.cutoff_mp)} but this config has "
+                             f"{(self.config.model.cutoff_h, self.config.model.cutoff_mp)}")
+        log.info("initial weights from %s", path)
+        return model_from_checkpoint(ckpt, self.dtype), ckpt["normalisation"]
 
     def _make_optim(self):
         cfg = self.config
