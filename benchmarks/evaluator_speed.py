@@ -39,15 +39,29 @@ from ase.io import read, write
 from mlh_ipi.threads import configure_threads
 
 HOSTS = Path(__file__).resolve().parents[1] / "examples" / "sio2_vo" / "data" / "hosts"
-SEEDS = {24: 40, 48: 0, 72: 52, 96: 10, 144: 60, 192: 20, 384: 30}
+SEEDS = {24: 40, 48: 0, 72: 52, 96: 10, 144: None, 192: 20, 384: 30}
 # Hosts not yet on disk are quenched until every Si is fourfold: a dangling bond
 # puts a (near-)degenerate state at the Fermi level that closed-shell RKS without
 # smearing cannot converge (the first 72-atom host, seed 50, had one and ran out
 # of SCF cycles), and a cost table should time a normal insulator.
 BUILD_PROTOCOL = {"min_fourfold": 1.0}
+# Sizes taken as periodic replicas of a smaller fourfold host (the 144-atom
+# melt-quench, seed 60, kept 3 of 48 Si under-coordinated after 30 re-quenches).
+REPLICAS = {144: (72, (2, 1, 1))}
+
+
+def host_id(n_atoms: int) -> str:
+    """Which cell stands for ``n_atoms``: ``s<seed>`` or ``s<seed>x<a>x<b>x<c>`` for a replica."""
+    if n_atoms in REPLICAS:
+        base, reps = REPLICAS[n_atoms]
+        return f"s{SEEDS[base]}x" + "x".join(map(str, reps))
+    return f"s{SEEDS[n_atoms]}"
 
 
 def host(n_atoms: int):
+    if n_atoms in REPLICAS:
+        base, reps = REPLICAS[n_atoms]
+        return host(base).repeat(reps)
     path = HOSTS / f"asio2_{n_atoms}_s{SEEDS[n_atoms]}.extxyz"
     if not path.exists():
         from mlh_ipi.lammps.melt_quench import melt_quench_sio2
