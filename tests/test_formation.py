@@ -17,13 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from ase.io import read, write
 
 from mlh_ipi.cli.main import main as cli_main
 from mlh_ipi.dft.settings import DFTSettings
-from mlh_ipi.model.network import ModelConfig
-from mlh_ipi.model.training import TrainConfig, train
 from mlh_ipi.units import HARTREE_PER_BOHR
 from mlh_ipi.workflows.formation import formation_energies, o2_energy
 
@@ -36,15 +33,8 @@ from make_sio2_tiny import alpha_quartz  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sio2_model")
-    torch.set_num_threads(1)
-    cfg = TrainConfig(folders=(str(DATA),), output=str(out), epochs=40, batch_size=2, lr=1e-2,
-                      progress=False, split=(1.0, 0.0, 0.0),
-                      model=ModelConfig(cutoff_h=6.0, cutoff_mp=4.0, num_layers=1, num_basis=6,
-                                        radial_hidden=16, hidden_irreps="8x0e+4x1o+4x1e+2x2e"))
-    train(cfg)
-    return out / "best.pt"
+def tiny_model(train_tiny_mlh):
+    return train_tiny_mlh(DATA, epochs=40, name="sio2_model")
 
 
 @pytest.fixture(scope="module")

@@ -3,30 +3,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from ase.build import bulk
 from ase.optimize import BFGS
 
 from mlh_ipi.calculator import MLHCalculator
 from mlh_ipi.ipi.pes import MLHDriver
 from mlh_ipi.ipi.relax import relax_with_ipi
-from mlh_ipi.model.network import ModelConfig
-from mlh_ipi.model.training import TrainConfig, train
 
 DATA = Path(__file__).parent / "data" / "si2_cheap"
 FMAX = 0.005  # eV/A, tight so that both optimisers stop at the same minimum
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("si2_model")
-    torch.set_num_threads(1)
-    cfg = TrainConfig(folders=(str(DATA),), output=str(out), epochs=60, batch_size=2, lr=1e-2,
-                      progress=False, split=(1.0, 0.0, 0.0),
-                      model=ModelConfig(cutoff_h=6.0, cutoff_mp=4.0, num_layers=1, num_basis=6,
-                                        radial_hidden=16, hidden_irreps="8x0e+4x1o+4x1e+2x2e"))
-    train(cfg)
-    return out / "best.pt"
+def tiny_model(train_tiny_mlh):
+    return train_tiny_mlh(DATA, epochs=60, name="si2_model")
 
 
 def _start():

@@ -26,14 +26,7 @@ SCRIPTS = REPO / "lammps_inputs"
 EV_PER_A3_TO_BAR = 1.602176634e6  # LAMMPS metal nktv2p is 1.6021765e6: relative 1e-7
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -28,12 +28,7 @@ OVERFIT_LBFGS_STEPS = 400
 OVERFIT_TARGET_MEV = 1.0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(tmp_path, **kw):

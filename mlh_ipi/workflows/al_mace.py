@@ -38,8 +38,6 @@ Folder layout::
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 from dataclasses import asdict, dataclass, field
@@ -50,9 +48,7 @@ import numpy as np
 from ase import Atoms
 from ase.io import read, write
 
-from mlh_ipi.atomic_io import atomic_path, write_json, write_text
-from mlh_ipi.data.labelfile import label_files
-from mlh_ipi.data.labelling import label_batch
+from mlh_ipi.atomic_io import atomic_path, write_json
 from mlh_ipi.dft.settings import DFTSettings
 from mlh_ipi.forcefield.committee import load_mace
 from mlh_ipi.forcefield.deviation import flag_uncertain
@@ -62,13 +58,13 @@ from mlh_ipi.forcefield.export import export_labels, read_reference
 from mlh_ipi.forcefield.mace_training import MACETrainingSettings, train_committee
 from mlh_ipi.strict import from_mapping
 from mlh_ipi.structures.rattle import rattle
-from mlh_ipi.workflows.toml_config import check_resume_config, read_toml
+from mlh_ipi.workflows import al_common as common
+from mlh_ipi.workflows.al_common import RoundStages, WorkdirPaths, round_dir
+from mlh_ipi.workflows.toml_config import read_toml
 
 log = logging.getLogger(__name__)
 
-STATE = "state.json"
-CONFIG = "config.json"
-CURVE = "learning_curve"
+STATE, CONFIG, CURVE = common.STATE, common.CONFIG, common.CURVE
 STAGES = ("train", "evaluate", "explore", "label")
 # may change between runs of one work folder
 RESUMABLE_CHANGES = ("max_rounds", "threads")
@@ -139,7 +135,7 @@ class SelectionConfig:
 
 
 @dataclass(frozen=True)
-class ALConfig:
+class ALConfig(WorkdirPaths):
     """The whole active-learning configuration (TOML; see examples/al_mace/)."""
 
     workdir: str
@@ -156,21 +152,11 @@ class ALConfig:
     base_dir: str = "."  # folder relative paths are resolved against (the config file's)
 
     def __post_init__(self) -> None:
-        if self.committee < 2:
-            raise ValueError(f"committee must have at least 2 models for a deviation, got {self.committee}")
-        if self.max_rounds < 0:
-            raise ValueError(f"max_rounds must be >= 0, got {self.max_rounds}")
+        common.check_rounds(self.committee, self.max_rounds, "models for a deviation")
         if self.start.count < 2:
             raise ValueError("start.count must be >= 2 (mace needs a training and a validation structure)")
         if self.selection.force_std_threshold >= self.selection.force_std_max:
             raise ValueError("selection.force_std_threshold must be below force_std_max")
-
-    def path(self, p: str) -> Path:
-        return (Path(self.base_dir) / p).resolve()
-
-    @property
-    def work(self) -> Path:
-        return self.path(self.workdir)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -212,35 +198,10 @@ def load_config(path: str | Path) -> ALConfig:
     return config_from_dict(read_toml(path), base_dir=Path(path).resolve().parent)
 
 
-# ---------------------------------------------------------------------------- state
-
-def _load_state(work: Path) -> dict:
-    path = work / STATE
-    if path.exists():
-        return json.loads(path.read_text())
-    return {"round": 0, "done": [], "history": [], "finished": False, "reason": ""}
-
-
-def _save_state(work: Path, state: dict) -> None:
-    write_json(work / STATE, state)
-
-
-def _check_config(work: Path, cfg: ALConfig) -> None:
-    check_resume_config(work / CONFIG, cfg.to_dict(), RESUMABLE_CHANGES)
-
-
 # ---------------------------------------------------------------------------- stages
 
 def _start_structures(cfg: ALConfig) -> list[Atoms]:
-    path = cfg.path(cfg.start.structures)
-    if not path.exists():
-        raise FileNotFoundError(f"no such start structure file: {path}")
-    frames = read(path, index=":")
-    if not frames:
-        raise ValueError(f"{path} holds no structures")
-    for f in frames:
-        f.calc = None
-    return frames
+    return common.read_structures(cfg.path(cfg.start.structures), "start structure")
 
 
 def _rattled(frames: list[Atoms], count: int, std: float, seed: int) -> list[Atoms]:
@@ -253,65 +214,24 @@ def _rattled(frames: list[Atoms], count: int, std: float, seed: int) -> list[Ato
     return out
 
 
-def _label(frames: list[Atoms], out: Path, cfg: ALConfig, source: str, progress: bool) -> None:
-    report = label_batch(frames, out, cfg.dft, source=source, progress=progress)
-    if report.failed:
-        log.warning("%s: %d structures failed DFT (see %s/failures.jsonl)", out, len(report.failed), out)
-
-
 def _training_label_dirs(cfg: ALConfig, work: Path, round_: int) -> list[Path]:
-    dirs = [work / "labels" / "initial"] + [cfg.path(p) for p in cfg.start.labels]
-    dirs += [work / "labels" / f"round_{r:03d}" for r in range(1, round_ + 1)]
-    return [d for d in dirs if d.is_dir() and label_files(d)]
+    return common.training_label_dirs(work, round_, [cfg.path(p) for p in cfg.start.labels])
 
 
 def _test_label_dirs(cfg: ALConfig, work: Path) -> list[Path]:
-    dirs = [work / "labels" / "test"] + [cfg.path(p) for p in cfg.test.labels]
-    return [d for d in dirs if d.is_dir() and label_files(d)]
+    return common.test_label_dirs(work, [cfg.path(p) for p in cfg.test.labels])
 
 
-def _write_curve(work: Path, history: list[dict]) -> None:
-    """``learning_curve.csv`` (one row per round) and ``learning_curve.png``."""
-    if not history:
-        return
-    keys = list(dict.fromkeys(k for row in history for k in row))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys)
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    write_text(work / f"{CURVE}.csv", buf.getvalue())
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    rounds = [row["round"] for row in history]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
-    panels = [("energy_rmse_mev_per_atom", "energy RMSE (meV/atom)"),
-              ("force_rmse_mev_per_a", "force RMSE (meV/Å)"),
-              ("mean_max_force_std_mev_per_a", "test-set committee\nmax force std (meV/Å)")]
-    for ax, (key, label) in zip(axes, panels):
-        ax.plot(rounds, [row.get(key, float("nan")) for row in history], "o-")
-        ax.set_xlabel("round")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(label)
-        ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-    for r, row in zip(rounds, history):
-        axes[1].annotate(f"n={row['n_train']}", (r, row["force_rmse_mev_per_a"]),
-                         textcoords="offset points", xytext=(3, 5), fontsize=7)
-    fig.suptitle("MACE committee on the fixed test set (n = training structures)")
-    fig.tight_layout()
-    with atomic_path(work / f"{CURVE}.png", suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+_CURVE = common.CurvePlot(
+    panels=[("energy RMSE (meV/atom)", [("energy_rmse_mev_per_atom", None)]),
+            ("force RMSE (meV/Å)", [("force_rmse_mev_per_a", None)]),
+            ("test-set committee\nmax force std (meV/Å)", [("mean_max_force_std_mev_per_a", None)])],
+    title="MACE committee on the fixed test set (n = training structures)",
+    annotate=(1, "force_rmse_mev_per_a"), log_y=True)
 
 
 def _train(cfg: ALConfig, work: Path, r: int, progress: bool) -> list[Path]:
-    rdir = work / f"round_{r:03d}"
+    rdir = round_dir(work, r)
     train_file = rdir / "train.extxyz"
     if not train_file.exists():
         export_labels(_training_label_dirs(cfg, work, r), train_file)
@@ -320,7 +240,7 @@ def _train(cfg: ALConfig, work: Path, r: int, progress: bool) -> list[Path]:
 
 
 def _evaluate(cfg: ALConfig, work: Path, r: int, models: list[Path]) -> dict:
-    rdir = work / f"round_{r:03d}"
+    rdir = round_dir(work, r)
     test_file = work / "test.extxyz"
     if not test_file.exists():
         export_labels(_test_label_dirs(cfg, work), test_file)
@@ -339,7 +259,7 @@ def _explore(cfg: ALConfig, work: Path, r: int, models: list[Path], progress: bo
     """Committee MD from the start structures; write candidates and the selection; return stats."""
     from tqdm.auto import tqdm
 
-    rdir = work / f"round_{r:03d}"
+    rdir = round_dir(work, r)
     starts = _start_structures(cfg)
     calc = load_mace(models, device=cfg.mace.device, default_dtype=cfg.mace.default_dtype)
     temperature = cfg.md.temperature(r)
@@ -374,68 +294,45 @@ def _explore(cfg: ALConfig, work: Path, r: int, models: list[Path], progress: bo
 
 # ---------------------------------------------------------------------------- loop
 
+class _Stages(RoundStages):
+    """al-mace's round: MACE committee, ASE Langevin exploration, selection in ``selected.extxyz``."""
+
+    name = "al-mace"
+    select_stage = "explore"
+    curve = _CURVE
+
+    def train(self, r: int) -> list[Path]:
+        return _train(self.cfg, self.work, r, self.progress)
+
+    def evaluate(self, r: int, committee: list[Path]) -> dict:
+        return _evaluate(self.cfg, self.work, r, committee)
+
+    def select(self, r: int, committee: list[Path]) -> dict:
+        return _explore(self.cfg, self.work, r, committee, self.progress)
+
+    def selection(self, r: int) -> list[Atoms]:
+        return read(round_dir(self.work, r) / "selected.extxyz", index=":")
+
+    def converged_reason(self, r: int) -> str:
+        return (f"converged: no MD frame above "
+                f"{1e3 * self.cfg.selection.force_std_threshold:.0f} meV/Å in round {r}")
+
+
 def run_active_learning(cfg: ALConfig, progress: bool = True) -> dict:
     """Run (or resume) the loop; return the final state (``history``: one dict per round)."""
-    work = cfg.work
-    work.mkdir(parents=True, exist_ok=True)
-    _check_config(work, cfg)
-    state = _load_state(work)
+    work, state = common.start_run(cfg, RESUMABLE_CHANGES)
 
     if not state.get("prepared"):
         starts = _start_structures(cfg)
         log.info("labelling %d initial and %d test snapshots", cfg.start.count, cfg.test.count)
-        _label(_rattled(starts, cfg.start.count, cfg.start.rattle_std, cfg.start.seed),
-               work / "labels" / "initial", cfg, "al-mace initial snapshots", progress)
+        common.label_frames(_rattled(starts, cfg.start.count, cfg.start.rattle_std, cfg.start.seed),
+                            work / "labels" / "initial", cfg.dft, "al-mace initial snapshots", progress)
         if cfg.test.count:
-            _label(_rattled(starts, cfg.test.count, cfg.test.rattle_std, cfg.test.seed),
-                   work / "labels" / "test", cfg, "al-mace test snapshots", progress)
-        if not _training_label_dirs(cfg, work, 0):
-            raise RuntimeError("no initial labels (every DFT calculation failed?)")
-        if not _test_label_dirs(cfg, work):
-            raise ValueError("empty test set: set test.count > 0 or test.labels")
-        state["prepared"] = True
-        _save_state(work, state)
+            common.label_frames(_rattled(starts, cfg.test.count, cfg.test.rattle_std, cfg.test.seed),
+                                work / "labels" / "test", cfg.dft, "al-mace test snapshots", progress)
+        common.finish_preparation(work, state, _training_label_dirs(cfg, work, 0),
+                                  _test_label_dirs(cfg, work))
 
-    state["finished"] = False
-    while True:
-        r = state["round"]
-        done = state["done"]
-        rdir = work / f"round_{r:03d}"
-        models = _train(cfg, work, r, progress)  # returns at once when already trained
-        if "train" not in done:
-            done.append("train")
-            _save_state(work, state)
-        if "evaluate" not in done:
-            state["history"] = [h for h in state["history"] if h["round"] != r]
-            state["history"].append(_evaluate(cfg, work, r, models))
-            done.append("evaluate")
-            _save_state(work, state)
-            _write_curve(work, state["history"])
-        if r >= cfg.max_rounds:
-            state.update(finished=True, reason=f"reached max_rounds = {cfg.max_rounds}")
-            break
-        if "explore" not in done:
-            stats = _explore(cfg, work, r, models, progress)
-            next(h for h in state["history"] if h["round"] == r).update(stats)
-            done.append("explore")
-            _save_state(work, state)
-            _write_curve(work, state["history"])
-        selected = read(rdir / "selected.extxyz", index=":")
-        if not selected:
-            state.update(finished=True, reason=f"converged: no MD frame above "
-                         f"{1e3 * cfg.selection.force_std_threshold:.0f} meV/Å in round {r}")
-            break
-        if "label" not in done:
-            _label(selected, work / "labels" / f"round_{r + 1:03d}", cfg,
-                   f"al-mace round {r} selection", progress)
-            done.append("label")
-            _save_state(work, state)
-        if not label_files(work / "labels" / f"round_{r + 1:03d}"):
-            state.update(finished=True, reason=f"every DFT label of round {r}'s selection failed")
-            break
-        state.update(round=r + 1, done=[])
-        _save_state(work, state)
-    _save_state(work, state)
-    _write_curve(work, state["history"])
+    state = common.run_rounds(work, state, cfg.max_rounds, _Stages(cfg, work, progress))
     log.info("active learning finished after round %d: %s", state["round"], state["reason"])
     return state

@@ -57,21 +57,21 @@ from typing import Any, Hashable, Mapping, Sequence
 
 import numpy as np
 from ase import Atoms
-from ase.io import read
 
-from mlh_ipi.atomic_io import atomic_path, save_npz, write_json, write_text
+from mlh_ipi.atomic_io import save_npz, write_json, write_text
 from mlh_ipi.data.labelfile import label_files
-from mlh_ipi.data.labelling import label_batch
 from mlh_ipi.dft.settings import DFTSettings
 from mlh_ipi.model.network import ModelConfig
 from mlh_ipi.model.training import TrainConfig, member_dir, train_committee
 from mlh_ipi.strict import from_mapping
 from mlh_ipi.units import HARTREE
-from mlh_ipi.workflows.toml_config import check_resume_config, read_toml
+from mlh_ipi.workflows import al_common as common
+from mlh_ipi.workflows.al_common import RoundStages, WorkdirPaths, round_dir
+from mlh_ipi.workflows.toml_config import read_toml
 
 log = logging.getLogger(__name__)
 
-STATE, CONFIG, CURVE = "state.json", "config.json", "learning_curve"
+STATE, CONFIG, CURVE = common.STATE, common.CONFIG, common.CURVE
 RESUMABLE_CHANGES = ("max_rounds",)
 
 
@@ -228,7 +228,7 @@ class SelectionConfig:
 
 
 @dataclass(frozen=True)
-class ALMLHConfig:
+class ALMLHConfig(WorkdirPaths):
     """The whole configuration (TOML; see examples/gaas_defects/). Paths relative to the file."""
 
     workdir: str
@@ -245,23 +245,13 @@ class ALMLHConfig:
     base_dir: str = "."
 
     def __post_init__(self) -> None:
-        if self.committee < 2:
-            raise ValueError(f"committee must have at least 2 members for a spread, got {self.committee}")
-        if self.max_rounds < 0:
-            raise ValueError(f"max_rounds must be >= 0, got {self.max_rounds}")
+        common.check_rounds(self.committee, self.max_rounds, "members for a spread")
         if self.initial.count < 1:
             raise ValueError("initial.count must be >= 1")
         bad = set(self.training) & {"folders", "output", "model"}
         if bad:
             raise ValueError(f"[training] may not set {sorted(bad)} (the workflow sets them)")
         self.train_config("x")  # unknown training keys fail now, not after labelling
-
-    def path(self, p: str) -> Path:
-        return (Path(self.base_dir) / p).resolve()
-
-    @property
-    def work(self) -> Path:
-        return self.path(self.workdir)
 
     def train_config(self, output: str | Path, folders: Sequence[str | Path] = ()) -> TrainConfig:
         opts = {"split": (0.9, 0.1, 0.0), **dict(self.training)}
@@ -309,34 +299,11 @@ def load_config(path: str | Path) -> ALMLHConfig:
     return config_from_dict(read_toml(path), base_dir=Path(path).resolve().parent)
 
 
-# ---------------------------------------------------------------------------- state
-
-def _load_state(work: Path) -> dict:
-    path = work / STATE
-    if path.exists():
-        return json.loads(path.read_text())
-    return {"round": 0, "done": [], "history": [], "selected": {}, "finished": False, "reason": ""}
-
-
-def _save_state(work: Path, state: dict) -> None:
-    write_json(work / STATE, state)
-
-
-def _check_config(work: Path, cfg: ALMLHConfig) -> None:
-    check_resume_config(work / CONFIG, cfg.to_dict(), RESUMABLE_CHANGES)
-
-
 # ---------------------------------------------------------------------------- stages
 
 def _pool(cfg: ALMLHConfig) -> list[Atoms]:
-    path = cfg.path(cfg.pool)
-    if not path.exists():
-        raise FileNotFoundError(f"no such candidate pool file: {path}")
-    frames = read(path, index=":")
-    if not frames:
-        raise ValueError(f"{path} holds no structures")
+    frames = common.read_structures(cfg.path(cfg.pool), "candidate pool")
     for k, f in enumerate(frames):
-        f.calc = None
         f.info["pool_index"] = k
         for key, v in list(f.info.items()):  # extxyz reads lists back as arrays; labels keep JSON info
             if isinstance(v, np.ndarray):
@@ -362,25 +329,14 @@ def _descriptors(cfg: ALMLHConfig, pool: list[Atoms], work: Path) -> np.ndarray:
     return x
 
 
-def _label(frames: list[Atoms], out: Path, cfg: ALMLHConfig, source: str, progress: bool) -> None:
-    report = label_batch(frames, out, cfg.dft, source=source, progress=progress)
-    if report.failed:
-        log.warning("%s: %d structures failed DFT (see %s/failures.jsonl)", out, len(report.failed), out)
-
-
-def _train_dirs(work: Path, r: int) -> list[Path]:
-    dirs = [work / "labels" / "initial"] + [work / "labels" / f"round_{k:03d}" for k in range(1, r + 1)]
-    return [d for d in dirs if d.is_dir() and label_files(d)]
-
-
 def _test_paths(cfg: ALMLHConfig, work: Path) -> list[Path]:
-    dirs = [work / "labels" / "test"] + [cfg.path(p) for p in cfg.test.labels]
-    return [p for d in dirs if d.is_dir() for p in label_files(d)]
+    dirs = common.test_label_dirs(work, [cfg.path(p) for p in cfg.test.labels])
+    return [p for d in dirs for p in label_files(d)]
 
 
 def _train(cfg: ALMLHConfig, work: Path, r: int, progress: bool) -> Path:
-    out = work / f"round_{r:03d}" / "committee"
-    tc = cfg.train_config(out, _train_dirs(work, r)).with_(progress=progress)
+    out = round_dir(work, r) / "committee"
+    tc = cfg.train_config(out, common.training_label_dirs(work, r)).with_(progress=progress)
     done = all((out / member_dir(k) / "metrics.json").exists() for k in range(cfg.committee))
     if not done:
         train_committee(tc, cfg.committee, resume=True)
@@ -392,12 +348,12 @@ def _evaluate(cfg: ALMLHConfig, work: Path, r: int, committee) -> dict:
 
     ev = evaluate_labels(committee, _test_paths(cfg, work))
     s = ev.summary()
-    n_train = sum(len(label_files(d)) for d in _train_dirs(work, r))
+    n_train = sum(len(label_files(d)) for d in common.training_label_dirs(work, r))
     row = {"round": r, "n_train": n_train, "n_test": s["structures"],
            "test_h_mae_mev": s["h_mae_mev"], "test_h_mae_aligned_mev": s["h_mae_shift_aligned_mev"],
            "test_gap_mae_mev": s["gap_mae_mev"],
            "test_mean_max_std_mev": float(np.mean([x["committee_max_std_mev"] for x in ev.rows]))}
-    write_json(work / f"round_{r:03d}" / "evaluation.json", {"summary": row, "rows": ev.rows})
+    write_json(round_dir(work, r) / "evaluation.json", {"summary": row, "rows": ev.rows})
     log.info("round %d: %d training labels, test H MAE %.1f meV, gap MAE %.0f meV, committee std %.1f meV",
              r, n_train, row["test_h_mae_mev"], row["test_gap_mae_mev"], row["test_mean_max_std_mev"])
     return row
@@ -419,7 +375,7 @@ def _score_and_select(cfg: ALMLHConfig, work: Path, r: int, committee, pool: lis
     w.writerow(["pool_index", "group", "max_std_ev", "selected"])
     for i, g, s in zip(unlabelled, groups, scores):
         w.writerow([i, g, f"{s:.6g}", int(i in chosen)])
-    write_text(work / f"round_{r:03d}" / "uncertainty.csv", buf.getvalue())
+    write_text(round_dir(work, r) / "uncertainty.csv", buf.getvalue())
     above = sum(s > sel.threshold_ev for s in scores)
     stats = {"pool_unlabelled": len(unlabelled),
              "pool_max_std_mev": 1e3 * max(scores) if scores else float("nan"),
@@ -431,60 +387,57 @@ def _score_and_select(cfg: ALMLHConfig, work: Path, r: int, committee, pool: lis
     return [unlabelled[p] for p in picked], stats
 
 
-def _write_curve(work: Path, history: list[dict]) -> None:
-    """``learning_curve.csv`` (one row per round) and ``learning_curve.png``."""
-    if not history:
-        return
-    keys = list(dict.fromkeys(k for row in history for k in row))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys)
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    write_text(work / f"{CURVE}.csv", buf.getvalue())
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    rounds = [row["round"] for row in history]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
-    panels = [(("test_h_mae_mev", "H MAE"), ("test_h_mae_aligned_mev", "shift-aligned")),
-              (("test_gap_mae_mev", "gap MAE"),),
-              (("test_mean_max_std_mev", "test set"), ("pool_max_std_mev", "pool max"))]
-    ylabels = ["test H$^\\Gamma$ MAE (meV)", "test band-gap MAE (meV)", "committee max std of H (meV)"]
-    for ax, keys_, ylabel in zip(axes, panels, ylabels):
-        for key, lab in keys_:
-            ys = [row.get(key, float("nan")) for row in history]
-            ax.plot(rounds, ys, "o-", label=lab)
-        ax.set_xlabel("round")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        if len(keys_) > 1:
-            ax.legend(fontsize=7)
-    for r, row in zip(rounds, history):
-        axes[0].annotate(f"n={row['n_train']}", (r, row["test_h_mae_mev"]), textcoords="offset points",
-                         xytext=(3, 5), fontsize=7)
-    fig.suptitle("MLH committee active learning (n = training structures)")
-    fig.tight_layout()
-    with atomic_path(work / f"{CURVE}.png", suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+_CURVE = common.CurvePlot(
+    panels=[("test H$^\\Gamma$ MAE (meV)", [("test_h_mae_mev", "H MAE"),
+                                            ("test_h_mae_aligned_mev", "shift-aligned")]),
+            ("test band-gap MAE (meV)", [("test_gap_mae_mev", "gap MAE")]),
+            ("committee max std of H (meV)", [("test_mean_max_std_mev", "test set"),
+                                              ("pool_max_std_mev", "pool max")])],
+    title="MLH committee active learning (n = training structures)",
+    annotate=(0, "test_h_mae_mev"))
 
 
 # ---------------------------------------------------------------------------- loop
 
+class _Stages(RoundStages):
+    """al-mlh's round: MLH committee, uncertainty over the unlabelled pool, selection in the state."""
+
+    name = "al-mlh"
+    curve = _CURVE
+
+    def __init__(self, cfg: ALMLHConfig, work: Path, progress: bool, state: dict, pool: list[Atoms]) -> None:
+        super().__init__(cfg, work, progress)
+        self.state, self.pool = state, pool
+
+    def train(self, r: int):
+        from mlh_ipi.model.committee import Committee
+
+        return Committee.load(_train(self.cfg, self.work, r, self.progress))
+
+    def evaluate(self, r: int, committee) -> dict:
+        return _evaluate(self.cfg, self.work, r, committee)
+
+    def select(self, r: int, committee) -> dict:
+        state = self.state
+        used = set(state["test"]) | set(state["initial"])
+        used |= {i for v in state["selected"].values() for i in v}
+        unlabelled = [i for i in range(len(self.pool)) if i not in used]
+        picked, stats = _score_and_select(self.cfg, self.work, r, committee, self.pool, unlabelled,
+                                          self.progress)
+        state["selected"][str(r + 1)] = picked
+        return stats
+
+    def selection(self, r: int) -> list[Atoms]:
+        return [self.pool[i] for i in self.state["selected"][str(r + 1)]]
+
+    def converged_reason(self, r: int) -> str:
+        return (f"converged: no pool structure above "
+                f"{1e3 * self.cfg.selection.threshold_ev:.1f} meV committee std in round {r}")
+
+
 def run_active_learning(cfg: ALMLHConfig, progress: bool = True) -> dict:
     """Run (or resume) the loop; return the final state (``history``: one dict per round)."""
-    from mlh_ipi.model.committee import Committee
-
-    work = cfg.work
-    work.mkdir(parents=True, exist_ok=True)
-    _check_config(work, cfg)
-    state = _load_state(work)
+    work, state = common.start_run(cfg, RESUMABLE_CHANGES, selected={})
     pool = _pool(cfg)
     groups = [group_of(a, cfg.group_keys) for a in pool]
 
@@ -493,67 +446,18 @@ def run_active_learning(cfg: ALMLHConfig, progress: bool = True) -> dict:
         rest = [i for i in range(len(pool)) if i not in set(state["test"])]
         x = _descriptors(cfg, pool, work)[rest]
         state["initial"] = [rest[p] for p in kmeans_pick(x, cfg.initial.count, cfg.initial.seed)]
-        _save_state(work, state)
+        common.save_state(work, state)
     if not state.get("prepared"):
         log.info("labelling %d test and %d initial (k-means) structures", len(state["test"]),
                  len(state["initial"]))
         if state["test"]:
-            _label([pool[i] for i in state["test"]], work / "labels" / "test", cfg,
-                   "al-mlh test set", progress)
-        _label([pool[i] for i in state["initial"]], work / "labels" / "initial", cfg,
-               "al-mlh initial k-means set", progress)
-        if not _train_dirs(work, 0):
-            raise RuntimeError("no initial labels (every DFT calculation failed?)")
-        if not _test_paths(cfg, work):
-            raise ValueError("empty test set: set test.count > 0 or test.labels")
-        state["prepared"] = True
-        _save_state(work, state)
+            common.label_frames([pool[i] for i in state["test"]], work / "labels" / "test", cfg.dft,
+                                "al-mlh test set", progress)
+        common.label_frames([pool[i] for i in state["initial"]], work / "labels" / "initial", cfg.dft,
+                            "al-mlh initial k-means set", progress)
+        common.finish_preparation(work, state, common.training_label_dirs(work, 0), _test_paths(cfg, work))
 
-    state["finished"] = False
-    while True:
-        r = state["round"]
-        done = state["done"]
-        folder = _train(cfg, work, r, progress)
-        if "train" not in done:
-            done.append("train")
-            _save_state(work, state)
-        committee = Committee.load(folder)
-        if "evaluate" not in done:
-            state["history"] = [h for h in state["history"] if h["round"] != r]
-            state["history"].append(_evaluate(cfg, work, r, committee))
-            done.append("evaluate")
-            _save_state(work, state)
-            _write_curve(work, state["history"])
-        if r >= cfg.max_rounds:
-            state.update(finished=True, reason=f"reached max_rounds = {cfg.max_rounds}")
-            break
-        if "select" not in done:
-            used = set(state["test"]) | set(state["initial"])
-            used |= {i for v in state["selected"].values() for i in v}
-            unlabelled = [i for i in range(len(pool)) if i not in used]
-            picked, stats = _score_and_select(cfg, work, r, committee, pool, unlabelled, progress)
-            state["selected"][str(r + 1)] = picked
-            next(h for h in state["history"] if h["round"] == r).update(stats)
-            done.append("select")
-            _save_state(work, state)
-            _write_curve(work, state["history"])
-        picked = state["selected"][str(r + 1)]
-        if not picked:
-            state.update(finished=True, reason=f"converged: no pool structure above "
-                         f"{1e3 * cfg.selection.threshold_ev:.1f} meV committee std in round {r}")
-            break
-        out = work / "labels" / f"round_{r + 1:03d}"
-        if "label" not in done:
-            _label([pool[i] for i in picked], out, cfg, f"al-mlh round {r} selection", progress)
-            done.append("label")
-            _save_state(work, state)
-        if not label_files(out):
-            state.update(finished=True, reason=f"every DFT label of round {r}'s selection failed")
-            break
-        state.update(round=r + 1, done=[])
-        _save_state(work, state)
-    _save_state(work, state)
-    _write_curve(work, state["history"])
+    state = common.run_rounds(work, state, cfg.max_rounds, _Stages(cfg, work, progress, state, pool))
     log.info("MLH active learning finished after round %d: %s", state["round"], state["reason"])
     return state
 
