@@ -22,6 +22,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 from ase.io import read
 
 from mlh_ipi.threads import configure_threads
@@ -50,7 +51,7 @@ def time_prediction(model, atoms, repeats: int = 2) -> dict:
         graph = model.graph(atoms.get_chemical_symbols(), atoms.get_positions(), atoms.cell.array)
         t1 = time.perf_counter()
         h = model.predict_gamma(graph)
-        if hasattr(h, "mean"):
+        if not isinstance(h, np.ndarray):  # committee: CommitteeGamma(mean, std, max_std)
             h = h.mean
         t2 = time.perf_counter()
         s = gamma_overlap(atoms, model.settings)

@@ -55,7 +55,12 @@ def main(argv=None):
     p.add_argument("--mace", nargs="*", help="MACE model file(s); several = committee mean")
     p.add_argument("--sets", nargs="+", default=DEFAULT_SETS, help="NAME=label-folder")
     p.add_argument("--out", type=Path, default=Path("runs/mlh_energy_forces"))
+    p.add_argument("--from-csv", type=Path, help="only reprint the vacancy-energy table of an errors.csv")
     args = p.parse_args(argv)
+    if args.from_csv:
+        with open(args.from_csv, newline="") as fh:
+            vacancy_energy_table(list(csv.DictReader(fh)))
+        return
     configure_threads()
     from mlh_ipi.data.labelfile import label_files, read_label
 
@@ -101,7 +106,32 @@ def main(argv=None):
             print(f"| {name} | {engine} | {len(sel)} | {sorted({r['atoms'] for r in sel})} | "
                   f"{np.abs(de).mean():.3f} | {de.mean():+.3f} | {np.abs(df).mean():.1f} | "
                   f"{np.sqrt((df**2).mean()):.1f} |")
+    vacancy_energy_table(rows)
     _parity(rows, calcs, args.out / "forces_parity.png")
+
+
+def vacancy_energy_table(rows) -> None:
+    """Print the error of E(V_O) - E(host) per V_O cell (meV), per set and engine.
+
+    At fixed mu_O this is the error of the (unrelaxed) formation energy: the part
+    of each engine's total-energy error that does not cancel between the defect
+    cell and the host it was cut from. Rows need ``kind`` ("host" or "V_O...").
+    Works on the rows of ``errors.csv`` too (``--from-csv``).
+    """
+    print("\n| set | engine | V_O cells | E(V_O)-E(host) error, each (meV) | MAE (meV) |")
+    print("|---|---|---|---|---|")
+    for name in dict.fromkeys(r["set"] for r in rows):
+        for engine in dict.fromkeys(r["engine"] for r in rows):
+            sel = [r for r in rows if r["set"] == name and r["engine"] == engine]
+            hosts = [r for r in sel if r["kind"] == "host"]
+            if len(hosts) != 1:
+                continue
+            e_host = float(hosts[0]["e_err_mev_per_atom"]) * int(hosts[0]["atoms"])
+            errs = [float(r["e_err_mev_per_atom"]) * int(r["atoms"]) - e_host
+                    for r in sel if str(r["kind"]).startswith("V_O")]
+            if errs:
+                print(f"| {name} | {engine} | {len(errs)} | {', '.join(f'{e:+.0f}' for e in errs)} | "
+                      f"{np.mean(np.abs(errs)):.1f} |")
 
 
 def _parity(rows, calcs, path: Path) -> None:

@@ -8,11 +8,15 @@ Structures (melt-quench with the shipped Vashishta potential, 2.20 g/cm^3):
   Plus one replacement (``REPLACEMENTS``) for the unconvergeable train[47].
 * ``test48``: a held-out 48-atom host (seed 4) and 4 of its V_O cells.
 * ``test96``: a held-out 2x larger host (96 atoms, seed 10) and 2 of its V_O cells.
+  This host kept one threefold Si and one non-bridging O from the quench: its
+  dangling-bond states lie in the gap, a defect type the training hosts lack.
+* ``test96f``: a held-out 96-atom host built with ``min_fourfold=1.0`` (seed 11,
+  every Si fourfold) and 2 of its V_O cells: the clean 2x transfer test.
 
 Labels: the default ``DFTSettings`` (PBE, GTH, SZV-MOLOPT-SR, 500 Ha, Gamma).
 Run (each set is an independent, resumable batch; finished labels are skipped)::
 
-    python examples/sio2_vo/make_dataset.py [--sets train test48 test96]
+    python examples/sio2_vo/make_dataset.py [--sets train test48 test96 test96f]
 
 Two cores, two single-threaded processes sharing the work (labels are claimed by
 file presence, so they meet in the middle)::
@@ -44,7 +48,10 @@ SETS = {
     "train": ([(48, 0), (48, 1), (48, 3)], 12, 8, False),
     "test48": ([(48, 4)], 4, 0, True),
     "test96": ([(96, 10)], 2, 0, True),
+    "test96f": ([(96, 11)], 2, 0, True),
 }
+# melt-quench keywords per set (default protocol otherwise)
+PROTOCOL = {"test96f": {"min_fourfold": 1.0}}
 RATTLE_STD_A = 0.05
 # Structures appended after the regular ones (indices stay stable), replacing cells
 # whose SCF cannot converge without smearing: train[47] is an unrelaxed V_O whose two
@@ -55,11 +62,11 @@ RATTLE_STD_A = 0.05
 REPLACEMENTS = {"train": [(40, 4711)]}  # (source index, rattle seed)
 
 
-def host(n_atoms: int, seed: int):
+def host(n_atoms: int, seed: int, **protocol):
     path = DATA / "hosts" / f"asio2_{n_atoms}_s{seed}.extxyz"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        write(path, melt_quench_sio2(n_atoms, seed=seed))
+        write(path, melt_quench_sio2(n_atoms, seed=seed, **protocol))
     return read(path)
 
 
@@ -67,7 +74,7 @@ def structures(name: str):
     hosts, n_plain, n_rattled, with_host = SETS[name]
     frames = []
     for n_atoms, seed in hosts:
-        h = host(n_atoms, seed)
+        h = host(n_atoms, seed, **PROTOCOL.get(name, {}))
         h.info.update({"host_seed": seed, "kind": "host"})
         if with_host:
             frames.append(h)
