@@ -2,7 +2,9 @@
 
 Cases: V_O at ``n`` bridging-O sites (drawn with ``--site-seed``) in each held-out
 host, by default 5 sites in the 48-atom host ``asio2_48_s4`` and 2 in the 96-atom
-host ``asio2_96_s10`` (both written by ``examples/sio2_vo/make_dataset.py``).
+host ``asio2_96_s11`` (both written by ``examples/sio2_vo/make_dataset.py``; the
+seed-11 host is the fourfold one of the ``test96f`` set, not the seed-10 host
+with a threefold Si).
 Every host and vacancy is relaxed at fixed cell with i-PI's optimiser to a max
 force component of ``--fmax`` (20 meV/Å), once with the MLH model and once
 with the DFT reference (the model's own DFT settings):
@@ -82,7 +84,7 @@ from mlh_ipi.workflows.formation import (formation_energies, o2_energy, referenc
 log = logging.getLogger("sio2_vo_formation")
 ROOT = Path(__file__).resolve().parents[1]
 HOSTS = ROOT / "examples" / "sio2_vo" / "data" / "hosts"
-DEFAULT_HOSTS = (f"{HOSTS / 'asio2_48_s4.extxyz'}:5", f"{HOSTS / 'asio2_96_s10.extxyz'}:2")
+DEFAULT_HOSTS = (f"{HOSTS / 'asio2_48_s4.extxyz'}:5", f"{HOSTS / 'asio2_96_s11.extxyz'}:2")
 
 
 @dataclass
