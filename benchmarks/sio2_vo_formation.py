@@ -48,7 +48,8 @@ scratch. Run it in the background; it resumes where it stopped::
 
     nohup python benchmarks/sio2_vo_formation.py --model examples/sio2_vo/model/best.pt \\
         > runs/sio2_vo_formation.log 2>&1 &
-    python benchmarks/sio2_vo_formation.py --model ... --stage mlh      # MLH only (minutes)
+    python benchmarks/sio2_vo_formation.py --model ... --stage mlh      # MLH only
+    python benchmarks/sio2_vo_formation.py --model ... --stage dft      # DFT only (second process)
     python benchmarks/sio2_vo_formation.py --model ... --stage report   # table from what is finished
 
 Smoke test on a tiny case (numbers meaningless; ``--dft-settings`` overrides the
@@ -193,7 +194,9 @@ def run(args) -> list[dict]:
         mlh, mlh_host, mlh_dir = {}, None, work / "mlh" / host_name
         finished = all((mlh_dir / d / "result.json").exists()
                        for d in ["host", *(f"vo_site{s:04d}" for s in sites)])
-        if args.stage != "report" or finished:  # "report" never starts a relaxation
+        # "report" never starts a relaxation; "dft" uses only finished MLH runs, so that
+        # "--stage mlh" and "--stage dft" can run side by side as two processes
+        if args.stage in ("all", "mlh") or finished:
             table = formation_energies(host, sites, mlh_dir, engine="mlh", model=args.model,
                                        o2_energy_ev=e_o2 if np.isfinite(e_o2) else 0.0,
                                        fmax_ev_per_a=args.fmax, max_steps=args.max_steps,
@@ -211,11 +214,13 @@ def run(args) -> list[dict]:
         for case in (c for c in cases if c.host_name == host_name):
             vo, info = make_oxygen_vacancy(host, site=case.site)
             ref = None
-            if args.stage in ("all", "dft"):
+            if args.stage in ("all", "dft") and (case.same_start or case.site in mlh):
                 start = vo if case.same_start else read(mlh[case.site].final_structure)
                 ref = dft_relax(start, case.name, "unrelaxed" if case.same_start else "mlh_relaxed",
                                 out, work, dft_settings, settings_file, args, defect_atoms=info["defect_si"])
             else:
+                if args.stage == "dft":
+                    log.info("%s: DFT waits for the MLH-relaxed start (run --stage mlh)", case.name)
                 ref = load_reference(ref_path(out, case.name), dft_settings)
             if case.site in mlh:
                 rows.append(compare_case(case, mlh[case.site], mlh_host, ref, dft_host, e_o2))
@@ -356,7 +361,9 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=str(ROOT / "examples" / "sio2_vo" / "model" / "best.pt"))
     p.add_argument("--hosts", nargs="+", default=list(DEFAULT_HOSTS), metavar="PATH:NSITES")
     p.add_argument("--stage", choices=("all", "mlh", "dft", "report"), default="all",
-                   help="mlh: MLH relaxations only; dft/all: both; report: no relaxations")
+                   help="mlh: MLH relaxations only; dft: DFT relaxations only (cases that start "
+                        "from the MLH geometry wait for a finished MLH run, so 'mlh' and 'dft' can run "
+                        "as two processes side by side); all: both in turn; report: no relaxations")
     p.add_argument("--same-start", type=int, default=2,
                    help="cases (in host order) whose DFT relaxation starts from the unrelaxed vacancy")
     p.add_argument("--dft-host-start", choices=("input", "mlh"), default="input")
