@@ -418,9 +418,7 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
             total = 0.0
             for batch in batches:  # gradients accumulate batch by batch: memory of one batch
-                out = self.model(batch)
-                err = gamma_flat(batch, out["onsite"], out["offsite"], self.model.norb) - batch.hamiltonian
-                part = err.square().sum() / n_total
+                part = gamma_errors(self.model, batch).square().sum() / n_total
                 part.backward()
                 total += float(part.detach())
             return torch.tensor(total)
