@@ -2,9 +2,9 @@
 
 Cases: V_O at ``n`` bridging-O sites (drawn with ``--site-seed``) in each held-out
 host, by default 5 sites in the 48-atom host ``asio2_48_s4`` and 2 in the 96-atom
-host ``asio2_96_s11`` (both written by ``examples/sio2_vo/make_dataset.py``; the
-seed-11 host is the fourfold one of the ``test96f`` set, not the seed-10 host
-with a threefold Si).
+host ``asio2_96_s12`` (both written by ``examples/sio2_vo/make_dataset.py``; the
+seed-12 host of the ``test96p`` set has every Si fourfold and every O twofold,
+unlike the seed-10 and seed-11 hosts).
 Every host and vacancy is relaxed at fixed cell with i-PI's optimiser to a max
 force component of ``--fmax`` (20 meV/Å), once with the MLH model and once
 with the DFT reference (the model's own DFT settings):
@@ -85,7 +85,7 @@ from mlh_ipi.workflows.formation import (formation_energies, o2_energy, referenc
 log = logging.getLogger("sio2_vo_formation")
 ROOT = Path(__file__).resolve().parents[1]
 HOSTS = ROOT / "examples" / "sio2_vo" / "data" / "hosts"
-DEFAULT_HOSTS = (f"{HOSTS / 'asio2_48_s4.extxyz'}:5", f"{HOSTS / 'asio2_96_s11.extxyz'}:2")
+DEFAULT_HOSTS = (f"{HOSTS / 'asio2_48_s4.extxyz'}:5", f"{HOSTS / 'asio2_96_s12.extxyz'}:2")
 
 
 @dataclass
@@ -204,7 +204,7 @@ def run(args) -> list[dict]:
             mlh = {r.site: r for r in table.rows}
             mlh_host = table.host
         dft_host = None
-        if args.stage in ("all", "dft"):
+        if args.stage in ("all", "dft") and (args.dft_host_start == "input" or mlh_host is not None):
             start = host if args.dft_host_start == "input" else mlh_host.atoms()
             dft_host = dft_relax(start, f"{host_name}_host",
                                  "unrelaxed" if args.dft_host_start == "input" else "mlh_relaxed",
