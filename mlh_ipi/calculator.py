@@ -14,6 +14,12 @@ Results (ASE units):
   ``defect_levels_below_cbm``, and with a committee ``band_gap_std`` (eV),
   ``energy_std`` (eV), ``h_max_std`` (eV).
 
+``force_mode``: ``"consistent"`` (default) serves the exact gradient of the
+served energy, including the model's own geometry derivative;
+``"hellmann_feynman"`` the KS force expression at the predicted density (one
+potential build cheaper, not the gradient of the energy). See
+``mlh_ipi.energy.functional``.
+
 ``mode="h_only"`` skips the energy functional: only the electronic extras are
 computed (MD snapshot analysis); asking it for energy or forces is an error.
 """
@@ -51,7 +57,7 @@ class MLHCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces"]
 
     def __init__(self, model, mode: str = "energy", defect_atoms: Sequence[int] | None = None,
-                 committee_energy_spread: bool = True, **kwargs):
+                 committee_energy_spread: bool = True, force_mode: str = "consistent", **kwargs):
         """``model``: checkpoint path, committee folder, ``HamiltonianPredictor`` or ``Committee``.
 
         ``defect_atoms``: indices of the defect's atoms (dangling-bond neighbours of a vacancy,
@@ -61,6 +67,11 @@ class MLHCalculator(Calculator):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        from mlh_ipi.energy.functional import FORCE_MODES
+
+        if force_mode not in FORCE_MODES:
+            raise ValueError(f"force_mode must be one of {FORCE_MODES}, got {force_mode!r}")
+        self.force_mode = force_mode
         self.model = load_hamiltonian_model(model)
         self.mode = mode
         self.defect_atoms = None if defect_atoms is None else list(defect_atoms)
@@ -115,7 +126,9 @@ class MLHCalculator(Calculator):
             from mlh_ipi.energy.functional import KohnShamFunctional
 
             self.functional = KohnShamFunctional(atoms, self.settings)
-            res = self.functional.evaluate(h)  # forces always: optimisers ask for both
+            res = self.functional.evaluate(  # forces always: optimisers ask for both
+                h, force_mode=self.force_mode,
+                hamiltonian_vjp=lambda g: self.model.gamma_vjp(graph, g))
             self.results["energy"] = res.energy_ev
             self.results["free_energy"] = res.free_energy_ev
             self.results["forces"] = res.forces_ev_per_a

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--optimizer", choices=("lbfgs", "bfgs"), default="lbfgs")
     p.add_argument("--vacancy-from", choices=("relaxed", "input"), default="relaxed",
                    help="cut each vacancy from the relaxed host (default) or the input host")
+    p.add_argument("--force-mode", choices=("consistent", "hellmann_feynman"), default="consistent",
+                   help="MLH forces: exact gradient of the MLH energy (default) or the KS force "
+                        "expression at the predicted density")
     p.add_argument("--no-plot", action="store_true", help="skip formation.png")
     p.add_argument("--out", type=Path, required=True, help="output folder (resumable)")
     p.set_defaults(func=run)
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                                settings_json=args.settings, o2_energy_ev=args.o2_energy_ev,
                                fmax_ev_per_a=args.fmax, max_steps=args.max_steps,
                                optimizer=args.optimizer, vacancy_from=args.vacancy_from,
-                               plot=not args.no_plot)
+                               plot=not args.no_plot, force_mode=args.force_mode)
     print(f"E(O2) = {table.energy_o2_ev:.4f} eV ({table.o2_source}); "
           f"host E = {table.host.energy_ev:.4f} eV ({table.host.steps} steps)")
     print(table.markdown())

@@ -14,6 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=("mlh", "dft"), default="mlh")
     p.add_argument("--model", help="checkpoint file or committee folder (engine mlh)")
     p.add_argument("--settings", type=Path, help="DFTSettings JSON (engine dft)")
+    p.add_argument("--force-mode", choices=("consistent", "hellmann_feynman"), default="consistent",
+                   help="engine mlh: exact gradient of the served energy (default) or the KS force "
+                        "expression at the predicted density")
     p.add_argument("--defect-atoms", type=int, nargs="*", help="atom indices for defect-level picking")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--unix", metavar="ADDRESS", help="unix socket name (i-PI <address>)")
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     driver = MLHDriver(str(args.template), model=args.model, engine=args.engine,
                        settings=str(args.settings) if args.settings else None,
-                       defect_atoms=args.defect_atoms)
+                       defect_atoms=args.defect_atoms, force_mode=args.force_mode)
     if args.unix:
         kw = {"address": args.unix, "unix": True}
     else:

@@ -7,16 +7,28 @@ feeding the converged DFT Hamiltonian reproduces the SCF energy and forces.
 
 What the forces are
 -------------------
-``forces`` evaluates the standard KS force expression at the given density:
+Two force modes (``FORCE_MODES``):
 
-    F_A = -[ Tr(D dh/dR_A) + Tr(D dV_Hxc[rho]/dR_A)|_basis - Tr(W dS/dR_A) + dE_nn/dR_A ]
+* ``"consistent"`` (default): the exact derivative of the MLH energy surface
+  E(R) = E_KS[D(H_ML(R), S(R)), R],
 
-(Hellmann-Feynman plus Pulay terms), with W = sum_n f_n e_n c_n c_n^T built
-from the eigenpairs that produced D. At the SCF density this is exactly
--dE/dR. At a non-self-consistent density it is the force of the Harris-Foulkes
-type expression, not the derivative of E_KS[D(H_ML(R))] along the model's
-geometry dependence; the difference is first order in the density error
-(measured in BENCHMARKS.md, ``benchmarks/force_consistency.py``).
+      F_A = -[ dE_KS/dR_A|_D - Tr(W_eff dS/dR_A) + Tr(G dH_ML/dR_A) ]
+
+  with W_eff and G from first-order perturbation theory of H c = e S c
+  (``mlh_ipi.energy.response``; they need the KS matrix F[D], one extra
+  potential build) and Tr(G dH_ML/dR) from the model by reverse-mode autodiff
+  (``hamiltonian_vjp``). Optimisers and MD need this: these forces are -dE/dR
+  of the energy they are served with. Without ``hamiltonian_vjp`` H is held
+  fixed (right for a DFT Hamiltonian, which does not depend on a model).
+* ``"hellmann_feynman"``: the standard KS force expression at the given density,
+
+      F_A = -[ Tr(D dh/dR_A) + Tr(D dV_Hxc[rho]/dR_A)|_basis - Tr(W dS/dR_A) + dE_nn/dR_A ]
+
+  with W = sum_n f_n e_n c_n c_n^T. It drops Tr[(F[D] - H_ML) dD/dR], which is
+  first order in the Hamiltonian error, so it is not the gradient of the
+  served energy (measured: ``benchmarks/force_consistency.py``).
+
+At the SCF density both are exactly -dE/dR and agree.
 
 Units: Hartree and Bohr inside (PySCF), eV and eV/Angstrom in ``EnergyForces``.
 """
@@ -24,6 +36,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 from ase import Atoms
@@ -33,7 +46,10 @@ from mlh_ipi.dft.scf import make_mean_field
 from mlh_ipi.dft.settings import DFTSettings
 from mlh_ipi.electronic.eigen import density_matrix, solve
 from mlh_ipi.energy.occupations import Occupations, occupations
-from mlh_ipi.units import HARTREE, HARTREE_PER_BOHR
+from mlh_ipi.energy.response import density_response
+from mlh_ipi.units import BOHR, HARTREE, HARTREE_PER_BOHR
+
+FORCE_MODES = ("consistent", "hellmann_feynman")
 
 
 @dataclass
@@ -48,6 +64,8 @@ class EnergyForces:
     occupations: Occupations
     density_matrix: np.ndarray
     timings: dict = field(default_factory=dict)
+    force_mode: str = ""
+    max_ov_coupling_ev: float | None = None  # consistent mode: max |<occ|F[D]-H|empty>|, 0 at SCF
 
 
 class KohnShamFunctional:
@@ -94,11 +112,18 @@ class KohnShamFunctional:
         self.timings["energy"] = time.perf_counter() - t0
         return e
 
-    def gradient_ha_bohr(self, mo_energy: np.ndarray, mo_coeff: np.ndarray, mo_occ: np.ndarray) -> np.ndarray:
-        """KS force expression at the density of (mo_coeff, mo_occ), W from mo_energy; Hartree/Bohr."""
+    def gradient_ha_bohr(self, mo_energy: np.ndarray, mo_coeff: np.ndarray, mo_occ: np.ndarray,
+                         w_ao: np.ndarray | None = None) -> np.ndarray:
+        """KS force expression at the density of (mo_coeff, mo_occ); Hartree/Bohr.
+
+        The Pulay term uses ``w_ao`` (AO, Hartree) when given, else W = C diag(f e) C^T.
+        """
         self.hcore  # multigrid builds its long-range local-PP term with h_core; the gradient needs it
         t0 = time.perf_counter()
-        g = np.asarray(self.mf.nuc_grad_method().kernel(mo_energy, mo_coeff, mo_occ))
+        grad = self.mf.nuc_grad_method()
+        if w_ao is not None:
+            grad.make_rdm1e = lambda *args, **kwargs: w_ao
+        g = np.asarray(grad.kernel(mo_energy, mo_coeff, mo_occ))
         self.timings["gradient"] = time.perf_counter() - t0
         return g
 
@@ -157,8 +182,25 @@ class KohnShamFunctional:
         self.timings["energy"] = time.perf_counter() - t0
         return energy, grad
 
-    def evaluate(self, hamiltonian_ha: np.ndarray, forces: bool = True) -> EnergyForces:
-        """Diagonalise H (Gamma, Hartree) with the exact overlap, build D, return E_KS[D] and forces."""
+    def energy_and_fock(self, dm: np.ndarray) -> tuple[float, np.ndarray]:
+        """E_KS[D] (Hartree) and the KS matrix F[D] = h_core + V_Hxc[D] (AO, Hartree), one potential build."""
+        h_core = self.hcore  # first: multigrid's get_veff adds the long-range local PP set up by get_hcore
+        t0 = time.perf_counter()
+        veff = self.mf.get_veff(self.cell, dm)
+        energy = float(self.mf.energy_tot(dm=dm, h1e=h_core, vhf=veff))
+        self.timings["energy"] = time.perf_counter() - t0
+        return energy, h_core + np.asarray(veff)
+
+    def evaluate(self, hamiltonian_ha: np.ndarray, forces: bool = True, force_mode: str = "consistent",
+                 hamiltonian_vjp: Callable[[np.ndarray], np.ndarray] | None = None) -> EnergyForces:
+        """Diagonalise H (Gamma, Hartree) with the exact overlap, build D, return E_KS[D] and forces.
+
+        ``hamiltonian_vjp(G)`` (consistent mode): d/dR of sum_{mu nu} G_{mu nu} H_{mu nu}(R)
+        for a fixed AO matrix G, as an (N, 3) array in **Hartree/Angstrom** -- the
+        model's geometry dependence. ``None``: H does not depend on the geometry.
+        """
+        if force_mode not in FORCE_MODES:
+            raise ValueError(f"force_mode must be one of {FORCE_MODES}, got {force_mode!r}")
         nao = self.cell.nao_nr()
         if hamiltonian_ha.shape != (nao, nao):
             raise ValueError(f"Hamiltonian shape {hamiltonian_ha.shape} does not match the basis ({nao} AOs)")
@@ -168,7 +210,23 @@ class KohnShamFunctional:
         dm = density_matrix(c, occ.occ)
         self.timings["diagonalise"] = time.perf_counter() - t0
         f = None
-        if forces:
+        coupling = None
+        if forces and force_mode == "consistent":
+            energy, fock = self.energy_and_fock(dm)
+            t0 = time.perf_counter()
+            resp = density_response(e, c, occ, fock)
+            self.timings["response"] = time.perf_counter() - t0
+            grad = self.gradient_ha_bohr(e, c, occ.occ, w_ao=resp.w_eff)
+            if hamiltonian_vjp is not None:
+                t0 = time.perf_counter()
+                dh = np.asarray(hamiltonian_vjp(resp.g), dtype=np.float64)
+                if dh.shape != grad.shape:
+                    raise ValueError(f"hamiltonian_vjp returned shape {dh.shape}, expected {grad.shape}")
+                grad = grad + dh * BOHR  # Hartree/Angstrom -> Hartree/Bohr
+                self.timings["model_gradient"] = time.perf_counter() - t0
+            f = -grad * HARTREE_PER_BOHR
+            coupling = resp.max_ov_coupling_ha * HARTREE
+        elif forces:
             energy, grad = self.energy_and_gradient(e, c, occ.occ, dm)
             f = -grad * HARTREE_PER_BOHR
         else:
@@ -182,4 +240,6 @@ class KohnShamFunctional:
             occupations=occ,
             density_matrix=dm,
             timings=dict(self.timings),
+            force_mode=force_mode if forces else "",
+            max_ov_coupling_ev=coupling,
         )

@@ -12,7 +12,12 @@ server dies). Keyword options (``-o key=value,...``):
 * ``engine``: ``mlh`` (default) or ``dft``;
 * ``model``: checkpoint file or committee folder (``engine=mlh``);
 * ``settings``: JSON file with DFTSettings fields (``engine=dft``; default settings otherwise);
-* ``defect_atoms``: ``i;j;k`` indices used for defect-level picking.
+* ``defect_atoms``: ``i;j;k`` indices used for defect-level picking;
+* ``force_mode``: ``consistent`` (default, the exact gradient of the served
+  energy) or ``hellmann_feynman`` (engine mlh; see ``mlh_ipi.energy.functional``).
+
+The energy served is the one the forces are the gradient of: E_KS, or the
+Mermin free energy E - TS when the settings use Fermi-Dirac smearing.
 
 Capabilities: energy and forces. Stress is not implemented (the E_KS[D]
 stress would need the density-matrix derivative of the cell), so the virial
@@ -43,8 +48,9 @@ class MLHDriver(ASEDriver):
     """ASE-calculator driver around ``MLHCalculator`` (``engine=mlh``) or ``DFTCalculator`` (``engine=dft``)."""
 
     def __init__(self, template, model=None, engine="mlh", settings=None, defect_atoms=None,
-                 *args, **kwargs):
+                 force_mode="consistent", *args, **kwargs):
         self.model_path = model
+        self.force_mode = force_mode
         self.engine = engine
         self.settings_path = settings
         self.defect_atoms = _parse_indices(defect_atoms)
@@ -54,7 +60,7 @@ class MLHDriver(ASEDriver):
         """Load the template and the calculator; reject species the model cannot handle, now."""
         super().check_parameters()
         self.ase_calculator = make_calculator(self.engine, self.model_path, self.settings_path,
-                                              self.defect_atoms)
+                                              self.defect_atoms, self.force_mode)
         if self.engine == "mlh":
             self.ase_calculator.check_atoms(self.template_ase)
         self.n_atoms = len(self.template_ase)
@@ -70,19 +76,21 @@ class MLHDriver(ASEDriver):
 
     def post_process(self, properties, structure):
         """eV, eV/A -> i-PI atomic units (i-PI's own converters); zero virial (no stress)."""
-        pot = np.asarray(unit_to_internal("energy", "electronvolt", properties["energy"]), np.float64)
+        energy = self.ase_calculator.results.get("free_energy", properties["energy"])
+        pot = np.asarray(unit_to_internal("energy", "electronvolt", energy), np.float64)
         force = np.asarray(unit_to_internal("force", "ev/ang", properties["forces"]), np.float64)
         return pot, force, np.zeros((3, 3)), json.dumps(self.ase_calculator.extras())
 
 
-def make_calculator(engine: str, model=None, settings=None, defect_atoms=None):
+def make_calculator(engine: str, model=None, settings=None, defect_atoms=None,
+                    force_mode: str = "consistent"):
     """The ASE calculator behind the plugin: ``MLHCalculator`` or ``DFTCalculator``."""
     if engine == "mlh":
         if model is None:
             raise ValueError("engine=mlh needs model=PATH (checkpoint or committee folder)")
         from mlh_ipi.calculator import MLHCalculator
 
-        return MLHCalculator(model, defect_atoms=defect_atoms)
+        return MLHCalculator(model, defect_atoms=defect_atoms, force_mode=force_mode)
     if engine == "dft":
         from mlh_ipi.dft.calculator import DFTCalculator
         from mlh_ipi.dft.settings import DFTSettings

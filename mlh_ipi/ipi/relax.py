@@ -49,7 +49,8 @@ class RelaxResult:
 def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model: str | None = None,
                    settings_json: str | None = None, optimizer: str = "lbfgs",
                    fmax_ev_per_a: float = 0.02, max_steps: int = 500,
-                   defect_atoms: list[int] | None = None, timeout_s: float | None = None) -> RelaxResult:
+                   defect_atoms: list[int] | None = None, timeout_s: float | None = None,
+                   force_mode: str = "consistent") -> RelaxResult:
     """Relax ``atoms`` (fixed cell) with i-PI's optimiser and our client; resume-safe."""
     work = Path(workdir)
     done = work / "result.json"
@@ -66,7 +67,7 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
     client_cmd = [sys.executable, "-m", "mlh_ipi.cli.main", "serve", "--template", str(init.resolve()),
                   "--engine", engine, "--unix", address, "--sockets-prefix", SOCKET_PREFIX]
     if model:
-        client_cmd += ["--model", str(Path(model).resolve())]
+        client_cmd += ["--model", str(Path(model).resolve()), "--force-mode", force_mode]
     if settings_json:
         client_cmd += ["--settings", str(Path(settings_json).resolve())]
     if defect_atoms:

@@ -92,3 +92,7 @@ class Committee:
         stack = np.stack([m.predict_gamma(graph) for m in self.members])
         std = stack.std(0)
         return CommitteeGamma(mean=stack.mean(0), std=std, max_std=float(std.max()))
+
+    def gamma_vjp(self, graph: StructureGraph, weights: np.ndarray) -> np.ndarray:
+        """Geometry derivative of sum G.H for the committee mean H (Hartree/Angstrom), see the predictor."""
+        return np.mean([m.gamma_vjp(graph, weights) for m in self.members], axis=0)

@@ -107,3 +107,31 @@ class HamiltonianPredictor:
         out = self.model(batch)
         flat = gamma_flat(batch, out["onsite"], out["offsite"], self.model.norb)
         return flat.to(torch.float64).numpy().reshape(graph.nao, graph.nao)
+
+    def gamma_vjp(self, graph: StructureGraph, weights: np.ndarray) -> np.ndarray:
+        """d/dr_A of sum_{mu nu} weights_{mu nu} H^Gamma_{mu nu}: (N, 3), **Hartree/Angstrom**.
+
+        ``weights`` is a fixed nao x nao matrix (the energy's derivative dE/dH);
+        reverse-mode autodiff through the network at the graph's fixed neighbour
+        list (the envelopes make edges enter and leave the cutoffs smoothly).
+        """
+        graph = self._checked(graph)
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (graph.nao, graph.nao):
+            raise ValueError(f"weights shape {weights.shape} does not match the basis ({graph.nao} AOs)")
+        batch = collate([graph], self.dtype, with_targets=False)
+        positions = batch.positions.detach().clone().requires_grad_(True)
+        batch.positions = positions
+        frozen = [p.requires_grad for p in self.model.parameters()]
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        try:
+            with torch.enable_grad():
+                out = self.model(batch)
+                flat = gamma_flat(batch, out["onsite"], out["offsite"], self.model.norb)
+                w = torch.as_tensor(weights.ravel(), dtype=flat.dtype)
+                (grad,) = torch.autograd.grad(torch.dot(flat, w), positions)
+        finally:
+            for p, req in zip(self.model.parameters(), frozen):
+                p.requires_grad_(req)
+        return grad.to(torch.float64).numpy()

@@ -179,7 +179,7 @@ def formation_energies(host: Atoms, sites: Sequence[int], out: str | Path, engin
                        o2_energy_ev: float | None = None, fmax_ev_per_a: float = 0.02,
                        max_steps: int = 500, optimizer: str = "lbfgs",
                        vacancy_from: str = "relaxed", timeout_s: float | None = None,
-                       plot: bool = True) -> FormationTable:
+                       plot: bool = True, force_mode: str = "consistent") -> FormationTable:
     """Relax the host and one V_O per site through i-PI; return and write the E_f table (see module doc)."""
     if vacancy_from not in VACANCY_FROM:
         raise ValueError(f"vacancy_from must be one of {VACANCY_FROM}, got {vacancy_from!r}")
@@ -189,14 +189,15 @@ def formation_energies(host: Atoms, sites: Sequence[int], out: str | Path, engin
     settings = reference_settings(engine, model, settings_json)
     _check_same_run(out, {"engine": engine, "model": str(Path(model).resolve()) if model else None,
                           "settings": settings.physics_key(), "fmax_ev_per_a": fmax_ev_per_a,
-                          "optimizer": optimizer, "vacancy_from": vacancy_from})
+                          "optimizer": optimizer, "vacancy_from": vacancy_from,
+                          **({"force_mode": force_mode} if engine == "mlh" else {})})
     settings_file = out / "dft_settings.json"
     write_json(settings_file, settings.to_dict())
     e_o2, o2_source = o2_energy(out, settings, o2_energy_ev)
     relax_kw = dict(engine=engine, model=model if engine == "mlh" else None,
                     settings_json=str(settings_file) if engine == "dft" else None,
                     optimizer=optimizer, fmax_ev_per_a=fmax_ev_per_a, max_steps=max_steps,
-                    timeout_s=timeout_s)
+                    timeout_s=timeout_s, force_mode=force_mode)
 
     log.info("host (%d atoms): relaxing with %s", len(host), engine)
     host_res = relax_checked(host, out / "host", **relax_kw)
