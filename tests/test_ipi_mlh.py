@@ -126,3 +126,31 @@ def test_mlh_forces_are_minus_the_gradient_of_the_mlh_energy(tiny_model):
     assert np.abs(pick(hf) - fd).max() > 5 * np.abs(pick(cons) - fd).max()
     with pytest.raises(ValueError, match="force_mode"):
         MLHCalculator(model, force_mode="approximate")
+
+
+def test_interrupted_relaxation_resumes_from_its_last_geometry(tiny_model, tmp_path):
+    """A run cut short (here: 3 steps, then its result removed as if the job had been killed)
+    resumes from the last geometry i-PI wrote, keeps the first segment's record, and goes on
+    downhill to a converged minimum. (Not necessarily the uninterrupted run's minimum: the
+    fresh L-BFGS history takes other steps, and this tiny model's surface has several.)"""
+    from ase.io import read
+    import json
+
+    work = tmp_path / "relax"
+    first = relax_with_ipi(_start(), work, engine="mlh", model=str(tiny_model), fmax_ev_per_a=FMAX,
+                           max_steps=3)
+    assert not first.converged and first.steps == 4  # step 0 plus three optimiser steps
+    last = first.atoms().positions
+    (work / "result.json").unlink()
+    (work / "final.extxyz").unlink()
+    resumed = relax_with_ipi(_start(), work, engine="mlh", model=str(tiny_model), fmax_ev_per_a=FMAX,
+                             max_steps=100)
+    segments = json.loads((work / "segments.json").read_text())
+    assert len(segments) == 1 and (work / "segment_00" / "relax.pos_0.xyz").exists()
+    assert resumed.converged
+    assert np.allclose(read(work / "start.extxyz").positions, last, atol=1e-5)
+    assert np.allclose(read(work / "init.extxyz").positions, _start().positions)  # original start kept
+    assert resumed.energies_ev[:4] == pytest.approx(first.energies_ev)
+    assert resumed.steps == len(resumed.energies_ev) > 4
+    assert resumed.energy_ev < first.energy_ev
+    assert resumed.wall_s > first.wall_s * 0.5  # both segments counted

@@ -199,3 +199,32 @@ def test_graph_reverse_edges_and_cutoffs():
     mp_d = np.linalg.norm(pos[g.mp_edge_index[1]] + g.mp_shifts @ cell - pos[g.mp_edge_index[0]], axis=1)
     assert mp_d.max() < 2.8
     assert np.array_equal(g.atom_offsets, MIXED.atom_offsets(sym))
+
+
+def test_prediction_is_continuous_when_an_atom_crosses_the_message_cutoff():
+    """An atom entering cutoff_mp changes H by O(distance), not by a jump (the message switch)."""
+    from mlh_ipi.model.batch import collate
+    from mlh_ipi.model.gamma import gamma_flat
+
+    layout = SZV
+    torch.manual_seed(0)
+
+    def gamma(model, d):
+        pos = np.array([[0.0, 0.0, 0.0], [1.6, 0.0, 0.0], [0.0, d, 0.0]])
+        g = build_graph(["Si", "O", "O"], pos, np.eye(3) * 20.0, layout, 6.0, 3.0)
+        batch = collate([g], torch.float64, with_targets=False)
+        out = model(batch)
+        return gamma_flat(batch, out["onsite"], out["offsite"], model.norb).detach().numpy()
+
+    smooth = HamiltonianModel(ModelConfig(cutoff_h=6.0, cutoff_mp=3.0, num_layers=2, num_basis=4,
+                                          radial_hidden=8, hidden_irreps="4x0e+2x1o+2x1e"), layout).double()
+    legacy = HamiltonianModel(ModelConfig(cutoff_h=6.0, cutoff_mp=3.0, num_layers=2, num_basis=4,
+                                          radial_hidden=8, hidden_irreps="4x0e+2x1o+2x1e",
+                                          mp_switch_width=0.0), layout).double()
+    legacy.load_state_dict(smooth.state_dict())
+    eps = 1e-6
+    jump = np.abs(gamma(smooth, 3.0 - eps) - gamma(smooth, 3.0 + eps)).max()
+    legacy_jump = np.abs(gamma(legacy, 3.0 - eps) - gamma(legacy, 3.0 + eps)).max()
+    # smooth: the change is the ordinary first-order one, dH/dd * 2 eps (|dH/dd| ~ 0.1 Ha/A)
+    assert jump < 1e-6, jump
+    assert legacy_jump > 100 * jump, (legacy_jump, jump)  # what the switch removes

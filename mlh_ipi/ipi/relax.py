@@ -6,7 +6,13 @@ model mismatch) the server is stopped and the client's message is raised; if
 the server dies the client exits on its own (fail-fast socket).
 
 A finished run leaves ``result.json`` in its folder; calling again with the
-same folder returns it without recomputing (resume).
+same folder returns it without recomputing (resume). An interrupted run
+(killed job, ended session) resumes from the last geometry i-PI wrote: its
+files move to ``segment_NN/`` and a new i-PI run starts there (``start.extxyz``)
+with the remaining step budget. The optimiser's L-BFGS history starts afresh;
+``init.extxyz`` stays the original start. The result counts the steps, energies
+and wall time of every segment (an interrupted segment's wall time is taken from
+its file times, so it excludes the time the job was not running).
 """
 from __future__ import annotations
 
@@ -57,14 +63,23 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
     if done.exists():
         return RelaxResult(**json.loads(done.read_text()))
     work.mkdir(parents=True, exist_ok=True)
-    for old in work.glob("relax.*"):
-        old.unlink()  # an interrupted earlier attempt restarts from the initial structure
     init = work / "init.extxyz"
-    write(init, atoms, format="extxyz")
+    segments = _archive_interrupted(work)
+    if segments:
+        start = atoms.copy()
+        start.positions = segments[-1]["last_positions"]
+        first = work / "start.extxyz"
+        write(first, start, format="extxyz")
+        done_steps = sum(s["steps"] for s in segments)
+        log.info("%s: resuming after %d earlier steps from the last geometry", work.name, done_steps)
+    else:
+        write(init, atoms, format="extxyz")
+        first, done_steps = init, 0
     address = f"mlh{os.getpid()}{uuid.uuid4().hex[:6]}"
-    (work / "input.xml").write_text(geop_xml(init.name, address, prefix="relax", optimizer=optimizer,
-                                             fmax_ev_per_a=fmax_ev_per_a, max_steps=max_steps))
-    client_cmd = [sys.executable, "-m", "mlh_ipi.cli.main", "serve", "--template", str(init.resolve()),
+    (work / "input.xml").write_text(geop_xml(first.name, address, prefix="relax", optimizer=optimizer,
+                                             fmax_ev_per_a=fmax_ev_per_a,
+                                             max_steps=max(1, max_steps - done_steps)))
+    client_cmd = [sys.executable, "-m", "mlh_ipi.cli.main", "serve", "--template", str(first.resolve()),
                   "--engine", engine, "--unix", address, "--sockets-prefix", SOCKET_PREFIX]
     if model:
         client_cmd += ["--model", str(Path(model).resolve()), "--force-mode", force_mode]
@@ -109,9 +124,39 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
             sock = Path(SOCKET_PREFIX + address)
             if sock.exists():
                 sock.unlink()
-    result = _collect(work, atoms, time.perf_counter() - t0, fmax_ev_per_a)
+    result = _collect(work, atoms, time.perf_counter() - t0, fmax_ev_per_a, segments)
     write_json(done, asdict(result))
     return result
+
+
+def _archive_interrupted(work: Path) -> list[dict]:
+    """Move an interrupted run's files to ``segment_NN/``; every archived segment's summary.
+
+    Each summary: ``steps``, ``energies_ev``, ``wall_s``, ``last_positions`` (Angstrom).
+    Segments that never completed a step are dropped.
+    """
+    index = work / "segments.json"
+    segments = json.loads(index.read_text()) if index.exists() else []
+    out = work / "relax.out"
+    pos = work / "relax.pos_0.xyz"
+    if out.exists() and pos.exists():
+        energies = read_properties(out)["potential"].tolist() if out.stat().st_size else []
+        frames = _read_ipi_xyz(pos, complete_only=True)
+        n = min(len(energies), len(frames))
+        if n:
+            started = (work / "input.xml").stat().st_mtime if (work / "input.xml").exists() else out.stat().st_mtime
+            folder = work / f"segment_{len(segments):02d}"
+            folder.mkdir(exist_ok=True)
+            segments.append({"steps": n, "energies_ev": [float(e) for e in energies[:n]],
+                             "wall_s": max(0.0, out.stat().st_mtime - started),
+                             "last_positions": frames[n - 1].tolist(), "folder": folder.name})
+            for f in [*work.glob("relax.*"), work / "input.xml", work / "ipi.log", work / "client.log"]:
+                if f.exists():
+                    f.rename(folder / f.name)
+            write_json(index, segments)
+    for old in work.glob("relax.*"):
+        old.unlink()  # a run that never completed a step leaves nothing worth keeping
+    return segments
 
 
 def _report_progress(work: Path, engine: str) -> None:
@@ -126,9 +171,14 @@ def _report_progress(work: Path, engine: str) -> None:
                  float(rows[-1][1]))
 
 
-def _collect(work: Path, atoms: Atoms, wall: float, fmax_target: float) -> RelaxResult:
+def _collect(work: Path, atoms: Atoms, wall: float, fmax_target: float,
+             segments: list[dict] = ()) -> RelaxResult:
     props = read_properties(work / "relax.out")
-    energies = props["potential"].tolist()
+    current = props["potential"].tolist()
+    if segments:  # a resumed segment's step 0 is the previous segment's last geometry
+        current = current[1:]
+    energies = [e for s in segments for e in s["energies_ev"]] + current
+    wall += sum(s["wall_s"] for s in segments)
     pos = _read_ipi_xyz(work / "relax.pos_0.xyz")
     frc = _read_ipi_xyz(work / "relax.frc_0.xyz")
     final = atoms.copy()
@@ -143,14 +193,25 @@ def _collect(work: Path, atoms: Atoms, wall: float, fmax_target: float) -> Relax
                        wall_s=wall, extras=extras[-1] if extras else {}, final_structure=str(out))
 
 
-def _read_ipi_xyz(path: Path) -> list[np.ndarray]:
-    """Frames of an i-PI xyz trajectory as (N, 3) arrays (the units written in the XML)."""
+def _read_ipi_xyz(path: Path, complete_only: bool = False) -> list[np.ndarray]:
+    """Frames of an i-PI xyz trajectory as (N, 3) arrays (the units written in the XML).
+
+    ``complete_only``: drop a last frame cut short by a killed writer instead of failing.
+    """
     lines = path.read_text().splitlines()
     frames, k = [], 0
     while k < len(lines):
-        n = int(lines[k])
-        block = lines[k + 2:k + 2 + n]
-        frames.append(np.array([[float(x) for x in ln.split()[1:4]] for ln in block]))
+        try:
+            n = int(lines[k])
+            block = lines[k + 2:k + 2 + n]
+            frame = np.array([[float(x) for x in ln.split()[1:4]] for ln in block])
+            if frame.shape != (n, 3):
+                raise ValueError(f"frame {len(frames)} of {path} is incomplete")
+        except (ValueError, IndexError):
+            if complete_only:
+                break
+            raise
+        frames.append(frame)
         k += n + 2
     return frames
 

@@ -83,10 +83,19 @@ def check_layout(trained: OrbitalLayout, requested: OrbitalLayout, what: str = "
         raise ValueError("orbital layout mismatch (" + "; ".join(problems) + ")")
 
 
+def stored_model_config(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's model options; ones written before an option existed get its legacy value.
+
+    ``mp_switch_width`` (2026-11-23): older checkpoints were trained without the switch, so they
+    load with ``0`` and predict exactly what they were trained to predict.
+    """
+    return {"mp_switch_width": 0.0, **ckpt["model_config"]}
+
+
 def model_from_checkpoint(ckpt: dict[str, Any], dtype: torch.dtype = torch.float32) -> HamiltonianModel:
     """Rebuild the network and load its weights."""
     layout = OrbitalLayout.from_dict(ckpt["layout"])
-    model = HamiltonianModel(ModelConfig.from_dict(ckpt["model_config"]), layout)
+    model = HamiltonianModel(ModelConfig.from_dict(stored_model_config(ckpt)), layout)
     model.load_state_dict(ckpt["state_dict"])
     return model.to(dtype).eval()
 

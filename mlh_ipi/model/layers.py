@@ -47,7 +47,8 @@ def gate_for(irreps_out: o3.Irreps) -> Gate:
 class Interaction(nn.Module):
     """One message-passing layer (NequIP-style convolution + gate + residual).
 
-    ``m_i = sum_j TP(W h_j, Y(r_ij); w(|r_ij|)) / sqrt(avg_num_neighbors)``;
+    ``m_i = sum_j TP(W h_j, Y(r_ij); w(|r_ij|) s(|r_ij|)) / sqrt(avg_num_neighbors)``
+    (``s``: the smooth switch to zero at the cutoff, ``radial.SmoothSwitch``);
     ``h_i' = Gate(W' m_i + SelfInteraction(h_i, species_i)) (+ h_i)``.
     """
 
@@ -68,9 +69,9 @@ class Interaction(nn.Module):
         self.residual = self.irreps_in == self.irreps_out
 
     def forward(self, h: torch.Tensor, species_onehot: torch.Tensor, edge_index: torch.Tensor,
-                sh: torch.Tensor, rbf: torch.Tensor) -> torch.Tensor:
+                sh: torch.Tensor, rbf: torch.Tensor, switch: torch.Tensor) -> torch.Tensor:
         i, j = edge_index
-        msg = self.tp(self.linear_up(h).index_select(0, j), sh, self.radial(rbf))
+        msg = self.tp(self.linear_up(h).index_select(0, j), sh, self.radial(rbf) * switch[:, None])
         agg = msg.new_zeros((h.shape[0], msg.shape[1])).index_add_(0, i, msg) * self.norm
         out = self.gate(self.linear_down(agg) + self.self_interaction(h, species_onehot))
         return out + h if self.residual else out

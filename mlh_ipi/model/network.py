@@ -5,6 +5,9 @@ Architecture (E(3)-equivariant, O(3) incl. reflections):
 1. species one-hot -> scalar node features;
 2. ``num_layers`` message-passing ``Interaction`` layers on the edges within
    ``cutoff_mp`` (Angstrom), spherical harmonics up to ``sh_lmax`` (parity (-1)^l);
+   message weights go smoothly (C2) to zero over the last ``mp_switch_width``
+   Angstrom, so H(R) -- and the energy and forces built from it -- are smooth
+   when atoms cross the cutoff;
 3. pair features for every directed edge ``(i, j, R)`` within ``cutoff_h`` from
    ``PairFeatures`` (both end nodes, the bond's harmonics and radial basis);
 4. on-site blocks from the final node features plus the (enveloped) sum of the
@@ -52,7 +55,7 @@ from e3nn import o3
 from mlh_ipi.model.batch import GraphBatch
 from mlh_ipi.model.blocks import BlockHead, block_spec
 from mlh_ipi.model.layers import Interaction, PairFeatures
-from mlh_ipi.model.radial import PolynomialCutoff, RadialEmbedding
+from mlh_ipi.model.radial import PolynomialCutoff, RadialEmbedding, SmoothSwitch
 from mlh_ipi.orbitals import OrbitalLayout
 from mlh_ipi.strict import from_mapping
 
@@ -100,6 +103,7 @@ class ModelConfig:
     avg_num_neighbors: float = 40.0   # set from the training data by the trainer
     avg_num_pairs: float = 170.0      # set from the training data by the trainer
     envelope_p: int = 6
+    mp_switch_width: float = 1.0      # Angstrom; 0 = no switch (checkpoints before 2026-11-23)
 
     def resolved(self, layout: OrbitalLayout) -> "ModelConfig":
         """Fill the layout-derived defaults."""
@@ -140,6 +144,7 @@ class HamiltonianModel(nn.Module):
         self.radial_mp = RadialEmbedding(config.cutoff_mp, config.num_basis, config.envelope_p)
         self.radial_h = RadialEmbedding(config.cutoff_h, config.num_basis, config.envelope_p)
         self.envelope_h = PolynomialCutoff(config.cutoff_h, config.envelope_p)
+        self.switch_mp = SmoothSwitch(config.cutoff_mp, config.mp_switch_width)
         irreps = o3.Irreps(f"{n0}x0e")
         self.interactions = nn.ModuleList()
         for _ in range(config.num_layers):
@@ -194,9 +199,10 @@ class HamiltonianModel(nn.Module):
         vec = self.edge_vectors(batch.positions, batch.cell, batch.mp_edge_index, batch.mp_shifts,
                                 batch.mp_graph)
         sh = o3.spherical_harmonics(self.irreps_sh, vec, normalize=True, normalization="component")
-        rbf = self.radial_mp(vec.norm(dim=1))
+        r_mp = vec.norm(dim=1)
+        rbf, switch = self.radial_mp(r_mp), self.switch_mp(r_mp)
         for layer in self.interactions:
-            h = layer(h, onehot, batch.mp_edge_index, sh, rbf)
+            h = layer(h, onehot, batch.mp_edge_index, sh, rbf, switch)
 
         vec = self.edge_vectors(batch.positions, batch.cell, batch.edge_index, batch.shifts,
                                 batch.edge_graph)

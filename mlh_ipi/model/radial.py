@@ -41,6 +41,28 @@ class PolynomialCutoff(nn.Module):
         return env * (x < 1.0).to(r.dtype)
 
 
+class SmoothSwitch(nn.Module):
+    """1 below ``r_c - width``, 0 beyond ``r_c``, quintic smoothstep between (C2): Angstrom.
+
+    Multiplies the message weights of the interaction layers. Their radial MLP
+    has hidden biases, so it is not zero at zero radial input: without the
+    switch an atom entering ``cutoff_mp`` would change every feature by a jump.
+    ``width = 0`` disables it (checkpoints written before the switch existed).
+    """
+
+    def __init__(self, r_cut: float, width: float):
+        super().__init__()
+        if width < 0 or width > r_cut:
+            raise ValueError(f"switch width must be in [0, r_cut={r_cut}] Angstrom, got {width}")
+        self.r_cut, self.width = float(r_cut), float(width)
+
+    def forward(self, r: torch.Tensor) -> torch.Tensor:
+        if self.width == 0.0:
+            return torch.ones_like(r)
+        t = ((r - (self.r_cut - self.width)) / self.width).clamp(0.0, 1.0)
+        return 1.0 - t**3 * (10.0 - 15.0 * t + 6.0 * t**2)
+
+
 class RadialEmbedding(nn.Module):
     """Bessel basis times the smooth cutoff: (E,) distances -> (E, num_basis) invariants."""
 

@@ -79,7 +79,7 @@ from mlh_ipi.data.graphs import StructureGraph
 from mlh_ipi.model.batch import GraphBatch, collate
 from mlh_ipi.dft.settings import DFTSettings, check_compatible
 from mlh_ipi.model.checkpoint import (check_layout, checkpoint_dict, model_from_checkpoint, read_checkpoint,
-                                      save_checkpoint)
+                                      save_checkpoint, stored_model_config)
 from mlh_ipi.model.gamma import gamma_flat, split_gamma
 from mlh_ipi.model.network import HamiltonianModel, ModelConfig, count_parameters
 from mlh_ipi.model.normalisation import compute_normalisation
@@ -253,11 +253,15 @@ class Trainer:
         ckpt = read_checkpoint(path)
         check_layout(OrbitalLayout.from_dict(ckpt["layout"]), self.layout, what=f"init_from {path}")
         check_compatible(DFTSettings.from_dict(ckpt["settings"]), self.settings, what=f"init_from {path}")
-        old = ModelConfig.from_dict(ckpt["model_config"])
+        old = ModelConfig.from_dict(stored_model_config(ckpt))
         if (old.cutoff_h, old.cutoff_mp) != (self.config.model.cutoff_h, self.config.model.cutoff_mp):
             raise ValueError(f"init_from {path}: model cutoffs (cutoff_h, cutoff_mp) = "
                              f"{(old.cutoff_h, old.cutoff_mp)} but this config has "
                              f"{(self.config.model.cutoff_h, self.config.model.cutoff_mp)}")
+        width = self.config.model.mp_switch_width
+        if width != old.mp_switch_width:  # same weights, the switch is not a parameter
+            log.info("init_from %s: message switch width %.2f -> %.2f A", path, old.mp_switch_width, width)
+            ckpt = {**ckpt, "model_config": {**stored_model_config(ckpt), "mp_switch_width": width}}
         log.info("initial weights from %s", path)
         return model_from_checkpoint(ckpt, self.dtype), ckpt["normalisation"]
 
