@@ -10,6 +10,8 @@ Usage::
 
     python benchmarks/dft_cutoff.py STRUCTURE.extxyz --cutoffs 150 200 300 400 --rel 20 60 \
         --ref 600 60 --cache runs/cutoff_cache
+    python benchmarks/dft_cutoff.py runs/gaas8_rattled.extxyz --basis gth-szv \
+        --pseudo "gth-pbe,Ga=gth-pbe-q3" --cutoffs 40 60 80 100 150 200 --ref 300 20 --cache runs/cutoff_gaas8_q3
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ def main(argv=None):
     p.add_argument("--rel", type=float, nargs="+", default=[20.0])
     p.add_argument("--ref", type=float, nargs=2, default=[600, 20], metavar=("KE", "REL"))
     p.add_argument("--basis", default="gth-szv-molopt-sr")
+    p.add_argument("--pseudo", default="gth-pbe", help='family or per element, e.g. "gth-pbe,Ga=gth-pbe-q3"')
     p.add_argument("--cache", type=Path, default=Path("runs/cutoff_cache"))
     p.add_argument("--json", type=Path, help="also write the table as JSON")
     args = p.parse_args(argv)
@@ -57,7 +60,7 @@ def main(argv=None):
     atoms = read(args.structure)
     cache = args.cache / Path(args.structure).stem
     cache.mkdir(parents=True, exist_ok=True)
-    base = DFTSettings(basis=args.basis)
+    base = DFTSettings(basis=args.basis, pseudo=args.pseudo)
     ref = compute(atoms, *args.ref, cache, base)
     rows = []
     for rel in args.rel:
@@ -72,7 +75,7 @@ def main(argv=None):
                 "t_scf_s": float(r["t_scf"]), "t_grad_s": float(r["t_grad"]), "cycles": int(r["cycles"]),
             })
     net_ref = np.linalg.norm(ref["forces"].sum(0)) / len(atoms) * 1000
-    print(f"# {args.structure}: {len(atoms)} atoms, {args.basis}; reference ke={args.ref[0]:g} Ha "
+    print(f"# {args.structure}: {len(atoms)} atoms, {base.basis}, {base.pseudo}; reference ke={args.ref[0]:g} Ha "
           f"rel={args.ref[1]:g} Ha (|sum F|/N = {net_ref:.1f} meV/A)")
     hdr = ("ke(Ha)", "rel(Ha)", "mesh", "max|dF|", "MAE|dF|", "|sumF|/N", "dE/atom", "t_scf", "t_grad", "cyc")
     print("| " + " | ".join(hdr) + " |")

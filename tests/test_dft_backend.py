@@ -156,6 +156,27 @@ def test_settings_mismatch_is_reported():
     assert DFTSettings.from_dict(FAST.to_dict()) == FAST
 
 
+
+def test_per_element_pseudopotentials_and_bases():
+    """GaAs with the 3-electron Ga potential (3d in the core) and GTH-SZV: 'family,El=name'."""
+    settings = FAST.with_(pseudo={"*": "gth-pbe", "Ga": "gth-pbe-q3"}, basis="gth-szv")
+    assert settings.pseudo == "gth-pbe,Ga=gth-pbe-q3"  # canonical text, default first
+    assert DFTSettings.from_dict(settings.to_dict()) == settings
+    assert settings.pseudo_for("Ga") == "gth-pbe-q3" and settings.pseudo_for("As") == "gth-pbe"
+    gaas = bulk("GaAs", "zincblende", a=5.65)
+    cell = build_cell(gaas, settings)
+    assert cell.nelectron == 3 + 5  # q13 would give 18
+    from mlh_ipi.dft.basis import orbital_layout
+    assert orbital_layout(cell, settings.basis).shells == {"Ga": (0, 1, 2), "As": (0, 1)}
+    semicore = build_cell(gaas, FAST.with_(basis="gth-szv-molopt-sr"))
+    assert semicore.nelectron == 13 + 5
+    with pytest.raises(ValueError, match="no entry for element As and no default"):
+        build_cell(gaas, FAST.with_(pseudo="Ga=gth-pbe-q3"))
+    with pytest.raises(ValueError, match="names 'Ga' twice"):
+        DFTSettings(pseudo="Ga=gth-pbe-q3,Ga=gth-pbe")
+    with pytest.raises(ValueError, match="pseudopotential 'gth-pbe-q7'"):
+        build_cell(gaas, FAST.with_(pseudo="gth-pbe,Ga=gth-pbe-q7"))
+
 def test_default_cutoff_keeps_net_force_small_on_amorphous_sio2():
     """|sum_i F_i| / N < 20 meV/A at the default settings on a melt-quenched a-SiO2 cell.
 

@@ -60,14 +60,15 @@ def build_cell(atoms: Atoms, settings: DFTSettings, verbose: int = 0) -> gto.Cel
     """A built PySCF ``Cell`` for ``atoms`` with the basis, pseudopotential and grid of ``settings``."""
     validate_atoms(atoms)
     symbols = atoms.get_chemical_symbols()
-    for s in sorted(set(symbols)):
-        _check_basis_pseudo(settings.basis, settings.pseudo, s)
+    elements = sorted(set(symbols))
+    for s in elements:
+        _check_basis_pseudo(settings.basis_for(s), settings.pseudo_for(s), s)
     cell = gto.Cell()
     cell.atom = [(s, p) for s, p in zip(symbols, atoms.get_positions())]
     cell.a = atoms.cell.array
     cell.unit = "A"
-    cell.basis = settings.basis
-    cell.pseudo = settings.pseudo
+    cell.basis = {s: settings.basis_for(s) for s in elements}
+    cell.pseudo = {s: settings.pseudo_for(s) for s in elements}
     cell.ke_cutoff = settings.ke_cutoff
     cell.precision = settings.precision
     cell.spin = settings.spin
@@ -80,8 +81,8 @@ def valence_electrons(symbols, settings: DFTSettings) -> int:
     """Number of valence electrons with the settings' pseudopotentials (closed shell count)."""
     total = 0
     for sym in symbols:
-        _check_basis_pseudo(settings.basis, settings.pseudo, sym)
-        total += _valence_of(settings.pseudo, sym)
+        _check_basis_pseudo(settings.basis_for(sym), settings.pseudo_for(sym), sym)
+        total += _valence_of(settings.pseudo_for(sym), sym)
     return total
 
 

@@ -43,6 +43,7 @@ from typing import Any, Mapping, Sequence
 from tqdm.auto import tqdm
 
 from mlh_ipi.atomic_io import write_json
+from mlh_ipi.childproc import die_with_parent
 from mlh_ipi.strict import from_mapping
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,7 @@ def _run(args: Sequence[str], work_dir: Path, epochs: int, threads: int, progres
     bar = tqdm(total=epochs, desc=desc, unit="epoch", disable=not progress)
     with open(work_dir / LOG_FILE, "a") as logfile, subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-            cwd=work_dir) as proc:
+            cwd=work_dir, preexec_fn=die_with_parent) as proc:
         assert proc.stdout is not None
         try:
             for line in proc.stdout:

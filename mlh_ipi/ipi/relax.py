@@ -31,6 +31,7 @@ from ase import Atoms
 from ase.io import read, write
 
 from mlh_ipi.atomic_io import write_json
+from mlh_ipi.childproc import die_with_parent
 from mlh_ipi.ipi.inputs import geop_xml, read_properties, read_raw_extras
 
 log = logging.getLogger(__name__)
@@ -91,11 +92,12 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
     t0 = time.perf_counter()
     with open(work / "ipi.log", "w") as ipi_log, open(work / "client.log", "w") as client_log:
         server = subprocess.Popen([_ipi_executable(), "input.xml"], cwd=work, stdout=ipi_log,
-                                  stderr=subprocess.STDOUT)
+                                  stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         client = None
         try:
             _wait_for_socket(SOCKET_PREFIX + address, server, work)
-            client = subprocess.Popen(client_cmd, cwd=work, stdout=client_log, stderr=subprocess.STDOUT)
+            client = subprocess.Popen(client_cmd, cwd=work, stdout=client_log, stderr=subprocess.STDOUT,
+                                      preexec_fn=die_with_parent)
             last_report = time.perf_counter()
             while server.poll() is None:
                 if time.perf_counter() - last_report > 15:
