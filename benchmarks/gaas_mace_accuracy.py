@@ -1,0 +1,255 @@
+"""GaAs MACE vs DFT on snapshots of production LAMMPS MD at 300 K (issue target: force RMSE <= 20 meV/Å).
+
+The run behind BENCHMARKS.md "GaAs MACE vs DFT". Stages (each resumes; rerun the
+same command after an interruption):
+
+``al``        committee active learning of the MACE on 64-atom GaAs cells with the
+              five neutral native defects (``examples/al_mace/gaas64_q3.toml``,
+              :mod:`mlh_ipi.workflows.al_mace`; DFT labels with Ga 3d in the core at
+              80 Ha, BENCHMARKS.md section 1c).
+``md``        production MD with the **final committee member** (the last member of the
+              last round), LAMMPS + MACE through ``fix external``
+              (``lammps_inputs/md_nvt_langevin.in``), 300 K, ``--md-steps`` steps of
+              1 fs, one run per defect cell.
+``snapshots`` ``--per-cell`` frames per cell, evenly spaced after ``--skip-ps`` of
+              equilibration (pristine included as the control, marked separately).
+``label``     DFT labels of those frames (same settings as the AL labels).
+``report``    energy and force errors of the final member (and of the committee mean)
+              per cell and over the five defect cells; parity plot; the table is
+              printed and written to ``--out`` (``results.json``, ``results.md``,
+              ``force_parity.png``, ``snapshots.extxyz`` with the DFT labels).
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/gaas_mace_accuracy.py            # everything
+    python benchmarks/gaas_mace_accuracy.py --stages report               # table only
+    python benchmarks/gaas_mace_accuracy.py --label-order reversed        # a second labeller process
+
+Two processes may label one folder from opposite ends (``--stages label
+--label-order reversed`` in the second): a label's presence is checked right
+before it is computed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.io import read, write
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("al", "md", "snapshots", "label", "report")
+TARGET_FORCE_RMSE = 20.0  # meV/Å, issue 6
+
+log = logging.getLogger("gaas_mace_accuracy")
+
+
+def final_member(al_work: Path) -> tuple[Path, list[Path], int]:
+    """(final committee member, whole committee, round) of a finished AL run."""
+    state = json.loads((al_work / "state.json").read_text())
+    r = int(state["round"])
+    members = sorted((al_work / f"round_{r:03d}" / "committee").glob("member_*/mace.model"))
+    if not members:
+        raise FileNotFoundError(f"no trained committee in {al_work}/round_{r:03d}; run the 'al' stage")
+    return members[-1], members, r
+
+
+def stage_md(starts: list[Atoms], model: Path, work: Path, steps: int) -> None:
+    from mlh_ipi.lammps.md import run_md
+
+    for at in starts:
+        kind = at.info["defect"]
+        folder = work / "md" / kind
+        if (folder / "md_summary.json").exists():
+            done = json.loads((folder / "md_summary.json").read_text())
+            if done and done[0].get("final_step", 0) >= steps:
+                continue
+        t0 = time.perf_counter()
+        run_md(ROOT / "lammps_inputs" / "md_nvt_langevin.in", [model], at, [300.0], steps, folder,
+               seed=4242, threads=1, progress=True, variables={"dump_every": 50, "thermo_every": 50})
+        log.info("MD %s: %d steps in %.0f s", kind, steps, time.perf_counter() - t0)
+
+
+def stage_snapshots(starts: list[Atoms], work: Path, per_cell: int, skip_ps: float) -> Path:
+    from mlh_ipi.lammps.analysis import read_dump
+
+    out = work / "snapshots.extxyz"
+    if out.exists():
+        return out
+    frames = []
+    for at in starts:
+        kind = at.info["defect"]
+        dump = read_dump(work / "md" / kind / "T300K" / "traj.lammpstrj")
+        usable = [f for f in dump if f.step * 1e-3 >= skip_ps]  # 1 fs steps
+        if len(usable) < per_cell:
+            raise RuntimeError(f"{kind}: only {len(usable)} frames after {skip_ps} ps; run longer MD")
+        pick = np.linspace(0, len(usable) - 1, per_cell).round().astype(int)
+        symbols = np.array(at.get_chemical_symbols())
+        for i in pick:
+            f = usable[i]
+            order = np.argsort(f.ids)
+            snap = Atoms(symbols[f.ids[order] - 1], positions=f.positions[order], cell=f.cell, pbc=True)
+            snap.wrap()
+            snap.info.update({"defect": kind, "md_step": int(f.step), "temperature_K": 300.0})
+            frames.append(snap)
+    from mlh_ipi.atomic_io import atomic_path
+
+    with atomic_path(out, suffix=".extxyz") as tmp:
+        write(tmp, frames, format="extxyz")
+    log.info("snapshots: %d frames (%d per cell)", len(frames), per_cell)
+    return out
+
+
+def stage_label(snapshots: Path, work: Path, settings, order: str) -> Path:
+    from mlh_ipi.data.labelling import label_batch
+
+    frames = read(snapshots, index=":")
+    idx = list(range(len(frames)))
+    rep = label_batch(frames, work / "labels", settings, source=str(snapshots),
+                      order=idx[::-1] if order == "reversed" else idx)
+    log.info("labels: %s", rep.summary())
+    return work / "labels"
+
+
+def _errors(calc, frames, energies, forces) -> dict:
+    from mlh_ipi.forcefield.errors import force_field_errors
+
+    return force_field_errors(calc, frames, energies, forces)
+
+
+def stage_report(work: Path, out: Path, model: Path, committee: list[Path], al_round: int,
+                 al_work: Path) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mlh_ipi.atomic_io import atomic_path, write_json, write_text
+    from mlh_ipi.forcefield.committee import load_mace
+    from mlh_ipi.forcefield.export import export_labels, read_reference
+
+    ref_file = out / "snapshots.extxyz"
+    export_labels([work / "labels"], ref_file)
+    frames, energies, forces = read_reference(ref_file)
+    kinds = read(work / "snapshots.extxyz", index=":")
+    for f, k in zip(frames, kinds):
+        f.info["defect"] = k.info["defect"]
+    member = load_mace([model])
+    mean = load_mace(committee)
+    defect = [i for i, f in enumerate(frames) if f.info["defect"] != "pristine"]
+    rows = []
+    for kind in dict.fromkeys(f.info["defect"] for f in frames):
+        sel = [i for i, f in enumerate(frames) if f.info["defect"] == kind]
+        e = _errors(member, [frames[i] for i in sel], energies[sel], [forces[i] for i in sel])
+        rows.append({"cell": kind, **e})
+    total = _errors(member, [frames[i] for i in defect], energies[defect], [forces[i] for i in defect])
+    total_mean = _errors(mean, [frames[i] for i in defect], energies[defect], [forces[i] for i in defect])
+    # parity data of the final member
+    fd, fm, col = [], [], []
+    for i, f in enumerate(frames):
+        at = Atoms(f.get_chemical_symbols(), positions=f.positions, cell=f.cell, pbc=True)
+        at.calc = member
+        fm.append(at.get_forces().ravel())
+        fd.append(forces[i].ravel())
+        col += [f.info["defect"]] * forces[i].size
+    fd, fm = np.concatenate(fd), np.concatenate(fm)
+    al_curve = [json.loads(p.read_text()) for p in sorted(al_work.glob("round_*/errors.json"))]
+    result = {
+        "model": str(model), "al_round": al_round, "committee": [str(p) for p in committee],
+        "n_training_structures": al_curve[-1]["n_train"] if al_curve else None,
+        "per_cell": rows, "defect_cells_final_member": total, "defect_cells_committee_mean": total_mean,
+        "target_force_rmse_mev_per_a": TARGET_FORCE_RMSE,
+        "meets_target": bool(total["force_rmse_mev_per_a"] <= TARGET_FORCE_RMSE),
+        "al_learning_curve": al_curve,
+    }
+    write_json(out / "results.json", result)
+    lines = [f"Final committee member `{model.relative_to(ROOT) if model.is_relative_to(ROOT) else model}` "
+             f"(AL round {al_round}, {result['n_training_structures']} training structures) vs DFT "
+             f"on 300 K LAMMPS MD snapshots:", "",
+             "| cell | snapshots | E RMSE (meV/atom) | F RMSE (meV/Å) | F MAE (meV/Å) | DFT force RMS (meV/Å) |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['cell']} | {r['n_structures']} | {r['energy_rmse_mev_per_atom']:.2f} | "
+                     f"{r['force_rmse_mev_per_a']:.1f} | {r['force_mae_mev_per_a']:.1f} | "
+                     f"{r['force_ref_rms_mev_per_a']:.0f} |")
+    for name, t in (("five defect cells, final member", total), ("five defect cells, committee mean", total_mean)):
+        lines.append(f"| **{name}** | {t['n_structures']} | {t['energy_rmse_mev_per_atom']:.2f} | "
+                     f"**{t['force_rmse_mev_per_a']:.1f}** | {t['force_mae_mev_per_a']:.1f} | "
+                     f"{t['force_ref_rms_mev_per_a']:.0f} |")
+    lines += ["", f"Target force RMSE <= {TARGET_FORCE_RMSE:g} meV/Å on the defect cells: "
+              f"{'met' if result['meets_target'] else 'NOT met'}."]
+    if al_curve:
+        lines += ["", "AL learning curve (committee mean on the fixed rattled test set):", "",
+                  "| round | training structures | E RMSE (meV/atom) | F RMSE (meV/Å) | committee max F std (meV/Å) |",
+                  "|---|---|---|---|---|"]
+        for c in al_curve:
+            lines.append(f"| {c['round']} | {c['n_train']} | {c['energy_rmse_mev_per_atom']:.2f} | "
+                         f"{c['force_rmse_mev_per_a']:.1f} | {c.get('mean_max_force_std_mev_per_a', float('nan')):.1f} |")
+    text = "\n".join(lines) + "\n"
+    write_text(out / "results.md", text)
+    print(text)
+
+    fig, ax = plt.subplots(figsize=(4.8, 4.5))
+    col = np.array(col)
+    for kind in dict.fromkeys(col):
+        m = col == kind
+        ax.scatter(fd[m], fm[m], s=3, alpha=0.5, label=kind)
+    lim = np.abs(np.concatenate([fd, fm])).max() * 1.05
+    ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.6)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_xlabel("DFT force component (eV/Å)")
+    ax.set_ylabel("MACE force component (eV/Å)")
+    ax.set_title(f"GaAs 300 K MD snapshots: defect-cell F RMSE {total['force_rmse_mev_per_a']:.1f} meV/Å",
+                 fontsize=9)
+    ax.legend(fontsize=7, markerscale=3)
+    fig.tight_layout()
+    with atomic_path(out / "force_parity.png", suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=130)
+    plt.close(fig)
+    return result
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", type=Path, default=ROOT / "examples" / "al_mace" / "gaas64_q3.toml")
+    p.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    p.add_argument("--work", type=Path, default=ROOT / "runs" / "gaas_mace")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gaas_mace_accuracy")
+    p.add_argument("--md-steps", type=int, default=3000, help="1 fs steps of production MD per cell")
+    p.add_argument("--skip-ps", type=float, default=1.0, help="equilibration skipped before sampling")
+    p.add_argument("--per-cell", type=int, default=2, help="snapshots per cell (6 cells)")
+    p.add_argument("--label-order", choices=("forward", "reversed"), default="forward")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    from mlh_ipi.threads import configure_threads
+    from mlh_ipi.workflows.al_mace import load_config, run_active_learning
+
+    configure_threads(1)
+    cfg = load_config(args.config)
+    al_work = cfg.path(cfg.workdir)
+    work = args.work.resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    starts = read(cfg.path(cfg.start.structures), index=":")
+    if "al" in args.stages:
+        run_active_learning(cfg, progress=True)
+    model, committee, r = final_member(al_work)
+    log.info("final committee member: %s (round %d)", model, r)
+    if "md" in args.stages:
+        stage_md(starts, model, work, args.md_steps)
+    if "snapshots" in args.stages:
+        stage_snapshots(starts, work, args.per_cell, args.skip_ps)
+    if "label" in args.stages:
+        stage_label(work / "snapshots.extxyz", work, cfg.dft, args.label_order)
+    if "report" in args.stages:
+        stage_report(work, args.out, model, committee, r, al_work)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
