@@ -49,13 +49,11 @@ log = logging.getLogger("gaas_mace_accuracy")
 
 
 def final_member(al_work: Path) -> tuple[Path, list[Path], int]:
-    """(final committee member, whole committee, round) of a finished AL run."""
-    state = json.loads((al_work / "state.json").read_text())
-    r = int(state["round"])
-    members = sorted((al_work / f"round_{r:03d}" / "committee").glob("member_*/mace.model"))
-    if not members:
-        raise FileNotFoundError(f"no trained committee in {al_work}/round_{r:03d}; run the 'al' stage")
-    return members[-1], members, r
+    """(final committee member, whole committee, round) of the AL run in ``al_work``."""
+    from mlh_ipi.workflows.al_mace import final_committee
+
+    committee, r = final_committee(al_work)
+    return committee[-1], committee, r
 
 
 def stage_md(starts: list[Atoms], model: Path, work: Path, steps: int) -> None:

@@ -21,7 +21,7 @@ from ase.io import read, write
 from mlh_ipi.data.labelfile import label_files, read_label
 from mlh_ipi.forcefield.committee import load_mace
 from mlh_ipi.forcefield.deviation import committee_deviation
-from mlh_ipi.workflows.al_mace import config_from_dict, load_config, run_active_learning
+from mlh_ipi.workflows.al_mace import config_from_dict, final_committee, load_config, run_active_learning
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "al_mace"
 
@@ -65,6 +65,10 @@ def test_example_configs_parse():
     gaas = load_config(EXAMPLES / "gaas.toml")
     assert gaas.md.temperature(0) < gaas.md.temperature(10)  # temperature ramp over the rounds
     assert gaas.selection.force_std_threshold == pytest.approx(0.010)
+    q3 = load_config(EXAMPLES / "gaas64_q3.toml")
+    assert q3.dft.pseudo_for("Ga") == "gth-pbe-q3" and q3.dft.pseudo_for("As") == "gth-pbe"
+    starts = read(q3.path(q3.start.structures), index=":")
+    assert [a.info["defect"] for a in starts] == ["pristine", "V_Ga", "V_As", "Ga_i", "As_i", "As_Ga"]
 
 
 def test_one_round_labels_flagged_md_frames_retrains_and_resumes(tmp_path):
@@ -115,6 +119,8 @@ def test_one_round_labels_flagged_md_frames_retrains_and_resumes(tmp_path):
     assert [m.stat().st_mtime for m in models] == mtimes
     saved = json.loads((work / "state.json").read_text())
     assert saved["round"] == 1 and saved["finished"]
+    final, r = final_committee(work)
+    assert r == 1 and final == sorted((work / "round_001" / "committee").glob("member_*/mace.model"))
 
     # interrupted while labelling round 0's selection: the state says "explore" was the last
     # finished stage and one label is missing; the rerun labels only that one, retrains nothing

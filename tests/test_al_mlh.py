@@ -158,3 +158,15 @@ def test_uncertainty_is_the_numpy_std_over_members(al_run):
     expected = np.std(members, axis=0).max() * HARTREE
     assert committee_uncertainty(committee, at) == pytest.approx(expected, rel=1e-6)
     assert expected > 0
+
+
+def test_existing_label_folders_join_every_training_set(al_run):
+    from dataclasses import replace
+
+    from mlh_ipi.workflows.al_mlh import _training_dirs
+
+    tmp, _ = al_run
+    cfg = _config(tmp, max_rounds=1)
+    cfg = replace(cfg, initial=replace(cfg.initial, labels=("al/labels/round_001",)))
+    dirs = _training_dirs(cfg, tmp / "al", 0)
+    assert dirs == [tmp / "al" / "labels" / "initial", (tmp / "al" / "labels" / "round_001").resolve()]

@@ -55,7 +55,7 @@ from mlh_ipi.forcefield.deviation import flag_uncertain
 from mlh_ipi.forcefield.errors import force_field_errors
 from mlh_ipi.forcefield.explore import committee_md
 from mlh_ipi.forcefield.export import export_labels, read_reference
-from mlh_ipi.forcefield.mace_training import MACETrainingSettings, train_committee
+from mlh_ipi.forcefield.mace_training import MACETrainingSettings, is_trained, model_path, train_committee
 from mlh_ipi.strict import from_mapping
 from mlh_ipi.structures.rattle import rattle
 from mlh_ipi.workflows import al_common as common
@@ -316,6 +316,24 @@ class _Stages(RoundStages):
     def converged_reason(self, r: int) -> str:
         return (f"converged: no MD frame above "
                 f"{1e3 * self.cfg.selection.force_std_threshold:.0f} meV/Å in round {r}")
+
+
+def final_committee(work: str | Path) -> tuple[list[Path], int]:
+    """``(models, round)``: the committee of the last trained round of the AL run in ``work``.
+
+    The last member (``models[-1]``) is "the final committee member" that production MD uses.
+    """
+    work = Path(work)
+    state = json.loads((work / STATE).read_text()) if (work / STATE).exists() else {}
+    rounds = sorted(work.glob("round_*/committee"))
+    for rdir in reversed(rounds):
+        r = int(rdir.parent.name.split("_")[1])
+        if "round" in state and r > int(state["round"]):
+            continue
+        members = sorted(rdir.glob("member_*"))
+        if len(members) >= 2 and all(is_trained(m) for m in members):
+            return [model_path(m) for m in members], r
+    raise FileNotFoundError(f"no trained MACE committee in {work}; run the active learning first")
 
 
 def run_active_learning(cfg: ALConfig, progress: bool = True) -> dict:

@@ -200,13 +200,17 @@ def round_robin_groups(groups: Sequence[str], count: int, seed: int) -> list[int
 
 @dataclass(frozen=True)
 class InitialConfig:
-    """k-means initial training set: ``count`` structures; descriptor grid in Å."""
+    """k-means initial training set: ``count`` structures; descriptor grid in Å.
+
+    ``labels``: existing label folders (same DFT settings, e.g. the labels of a MACE
+    active-learning run on the same cells) added to every round's training set."""
 
     count: int = 8
     r_max: float = 6.0
     bin_width: float = 0.1
     smearing: float = 0.1
     seed: int = 0
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -334,9 +338,13 @@ def _test_paths(cfg: ALMLHConfig, work: Path) -> list[Path]:
     return [p for d in dirs for p in label_files(d)]
 
 
+def _training_dirs(cfg: ALMLHConfig, work: Path, r: int) -> list[Path]:
+    return common.training_label_dirs(work, r, [cfg.path(p) for p in cfg.initial.labels])
+
+
 def _train(cfg: ALMLHConfig, work: Path, r: int, progress: bool) -> Path:
     out = round_dir(work, r) / "committee"
-    tc = cfg.train_config(out, common.training_label_dirs(work, r)).with_(progress=progress)
+    tc = cfg.train_config(out, _training_dirs(cfg, work, r)).with_(progress=progress)
     done = all((out / member_dir(k) / "metrics.json").exists() for k in range(cfg.committee))
     if not done:
         train_committee(tc, cfg.committee, resume=True)
@@ -348,7 +356,7 @@ def _evaluate(cfg: ALMLHConfig, work: Path, r: int, committee) -> dict:
 
     ev = evaluate_labels(committee, _test_paths(cfg, work))
     s = ev.summary()
-    n_train = sum(len(label_files(d)) for d in common.training_label_dirs(work, r))
+    n_train = sum(len(label_files(d)) for d in _training_dirs(cfg, work, r))
     row = {"round": r, "n_train": n_train, "n_test": s["structures"],
            "test_h_mae_mev": s["h_mae_mev"], "test_h_mae_aligned_mev": s["h_mae_shift_aligned_mev"],
            "test_gap_mae_mev": s["gap_mae_mev"],
@@ -455,7 +463,7 @@ def run_active_learning(cfg: ALMLHConfig, progress: bool = True) -> dict:
                                 "al-mlh test set", progress)
         common.label_frames([pool[i] for i in state["initial"]], work / "labels" / "initial", cfg.dft,
                             "al-mlh initial k-means set", progress)
-        common.finish_preparation(work, state, common.training_label_dirs(work, 0), _test_paths(cfg, work))
+        common.finish_preparation(work, state, _training_dirs(cfg, work, 0), _test_paths(cfg, work))
 
     state = common.run_rounds(work, state, cfg.max_rounds, _Stages(cfg, work, progress, state, pool))
     log.info("MLH active learning finished after round %d: %s", state["round"], state["reason"])
