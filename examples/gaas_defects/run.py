@@ -1,55 +1,51 @@
-"""GaAs native point defects end to end at small scale: structures -> DFT -> MLH AL -> MACE -> MD + stream.
+"""GaAs native point defects end to end: structures -> MACE AL -> MACE MD pool -> MLH AL -> MD + stream -> DFT check.
 
 One command, every stage resumable (rerun it after an interruption; finished
 stages are skipped, unfinished ones continue)::
 
-    OMP_NUM_THREADS=1 nice -n 5 python examples/gaas_defects/run.py            # all stages
-    python examples/gaas_defects/run.py --stages md report                     # some stages
+    OMP_NUM_THREADS=1 python examples/gaas_defects/run.py                  # all stages
+    python examples/gaas_defects/run.py --stages md dftcheck report          # some stages
 
 Stages (work folder ``runs/gaas_defects`` by default, git-ignored):
 
-``structures``  pristine GaAs and the five neutral native defects (V_Ga, V_As,
-                Ga_i, As_i, As_Ga) in 64-atom cells (``mlh_ipi.structures.gaas``);
+``structures``  pristine GaAs and the five neutral native defects (V_Ga, V_As, Ga_i,
+                As_i, As_Ga) in 64-atom cells (``mlh_ipi.structures.gaas``);
                 ``info["defect_atoms"]`` = the defect atom and its first shell
                 (vacancy: the four dangling-bond neighbours), used for level picking.
-``pool``        Einstein-model thermal snapshots (``thermal_snapshots``, classical,
-                5 THz, i.e. ~0.06 Å r.m.s. at 300 K) at 100, 300 and 500 K,
-                ``--snapshots`` per (defect, T): the candidate pool of the AL.
+``mace``        committee active learning of the MACE force field
+                (``examples/al_mace/gaas64_q3.toml``, ``mlh-ipi al-mace``; its work
+                folder ``runs/gaas_mace/al`` is shared with
+                ``benchmarks/gaas_mace_accuracy.py``, so neither redoes the other's
+                labels); the final committee member drives every MD below.
+``pool``        LAMMPS + MACE NVT MD (``lammps_inputs/md_nvt_langevin.in``) per cell at
+                100, 300 and 500 K; ``--snapshots`` frames per (defect, T) after
+                ``--pool-skip`` steps: the candidate pool of the MLH AL (as in the
+                study: MLH training structures come from MLFF MD).
 ``al``          MLH committee active learning (``mlh-ipi al-mlh``,
                 ``mlh_ipi.workflows.al_mlh``): held-out test set spread over the
-                (defect, T) groups, k-means initial set, rounds balanced over groups.
-``mace``        a MACE force field (``mace_run_train``) on every DFT label of the AL,
-                errors on the AL test set.
-``md``          LAMMPS NVT Langevin MD with MACE at 100, 300, 500 K per defect with the
+                (defect, T) groups, k-means initial set, rounds balanced over groups;
+                the MACE AL labels (same DFT settings) join every training set.
+``md``          production LAMMPS + MACE MD at 100, 300, 500 K per defect with the
                 on-the-fly MLH stream (``mlh_ipi.stream.run.stream_md``): gap,
                 band edges and in-gap levels per snapshot, statistics per T.
+``dftcheck``    DFT labels of ``--check-per-group`` streamed snapshots per (cell, T)
+                for ``--check-cells`` (default pristine, As_Ga, As_i) and MLH - DFT
+                errors of gap, band edges and lowest in-gap level per snapshot
+                (``mlh_ipi.stream.dft_check``).
 ``report``      tables and plots across defects (``results/``): gap vs T and levels
-                vs T, pristine GaAs as the control.
+                vs T, pristine GaAs as the control, the DFT check.
 
-Cheap DFT setting of this small default (``CHEAP_DFT``): PBE, GTH-PBE pseudos (Ga
-with 3d in valence, 13 e; As 5 e), ``gth-szv-molopt-sr``, 60 Ha density grid,
-precision 1e-6, SCF tolerance 1e-7 Ha, Gamma point, Fermi-Dirac smearing 0.1 eV.
-Smearing is needed because four of the six neutral cells (V_Ga, V_As, Ga_i,
-As_i) have an odd number of electrons and the labels are spin-restricted; the
-half-filled defect level then gets occupation 1.
+DFT setting (one source: the ``[dft]`` table of the MACE config): PBE, Ga with 3d in
+the core (``gth-pbe-q3``), As ``gth-pbe`` (5 e), GTH-SZV basis (Ga s+p+d, As s+p),
+80 Ha density grid (forces within 0.1 meV/Å of 300 Ha, BENCHMARKS.md 1c), Γ point,
+Fermi-Dirac smearing 0.1 eV. Smearing is needed because four of the six neutral
+cells (V_Ga, V_As, Ga_i, As_i) have an odd number of electrons and the labels are
+spin-restricted; the half-filled defect level then gets occupation 1. One 64-atom
+label costs ~2.5 min on one core.
 
-Measured (2026-11-22, 2-core shared CPU with a background DFT job and other tests
-running, 1 thread, ``nice -n 5``): one 64-atom As_Ga label at 60 Ha without
-smearing took 119 s (SCF 80 s in 9 cycles, mesh 77^3, 411 orbitals; forces 22 s).
-The full study's 500 Ha would be roughly 10x the grid points. See README.md here
-for the full-study settings.
-
-**Forces at this cheap setting are not usable** (measured): the unrattled,
-site-symmetric As_Ga cell gets an r.m.s. force of 12.4 eV/Å (max 29 eV/Å)
-and the thermal snapshots 13.4-13.6 eV/Å with |sum F| of 90-170 eV/Å, i.e.
-grid (egg-box) error of the 60 Ha mesh with the semicore Ga pseudopotential,
-not physics. A MACE trained on them cannot fit the forces (test force RMSE ~
-reference RMS). The MD of the small default therefore uses
-``--md-forcefield bop-mace`` (default): a small MACE fitted to the classical
-BOP potential (``GaAs.bop.table``) on thermal snapshots; ``dft-mace`` uses the
-MACE of the ``mace`` stage (the choice for the full study at 500 Ha). The
-Hamiltonian labels at 60 Ha are self-consistent but physically coarse
-(pristine Gamma-point gap 0.17-0.19 eV in the 64-atom cell).
+Until 2026-11-22 this example used the 13-electron Ga potential at 60 Ha, where
+the forces were grid noise (r.m.s. 12-14 eV/Å) and the MD had to run on a MACE
+fitted to the classical BOP potential; that setting and workaround are gone.
 """
 from __future__ import annotations
 
@@ -71,11 +67,10 @@ log = logging.getLogger("gaas_defects")
 
 DEFECTS = ("pristine", "V_Ga", "V_As", "Ga_i", "As_i", "As_Ga")
 TEMPERATURES = (100.0, 300.0, 500.0)
-EINSTEIN_THZ = 5.0
 FIRST_SHELL_A = 2.7  # Å: GaAs bond 2.49 Å at a = 5.75 Å; the next shell is at 4.07 Å
-CHEAP_DFT = {"ke_cutoff": 60.0, "precision": 1e-6, "conv_tol": 1e-7, "smearing": 0.1,
-             "basis": "gth-szv-molopt-sr", "pseudo": "gth-pbe", "xc": "PBE"}
-STAGES = ("structures", "pool", "al", "mace", "md", "report")
+MACE_CONFIG = ROOT / "examples" / "al_mace" / "gaas64_q3.toml"
+MD_SCRIPT = ROOT / "lammps_inputs" / "md_nvt_langevin.in"
+STAGES = ("structures", "mace", "pool", "al", "md", "dftcheck", "report")
 
 
 def defect_atoms(atoms) -> list[int]:
@@ -120,24 +115,90 @@ def stage_structures(work: Path, n_atoms: int) -> Path:
     return out
 
 
-def stage_pool(work: Path, snapshots: int, n_atoms: int) -> Path:
-    from ase.io import write
+def dft_settings(args):
+    """The DFT settings of every GaAs label: the ``[dft]`` table of the MACE AL config."""
+    from mlh_ipi.workflows.al_mace import load_config
 
-    from mlh_ipi.structures.rattle import thermal_snapshots
+    return load_config(args.mace_config).dft
+
+
+def stage_mace(args) -> tuple[Path, Path]:
+    """MACE committee AL (resumable, shared work folder); returns (final member, AL work folder)."""
+    from mlh_ipi.workflows.al_mace import final_committee, load_config, run_active_learning
+
+    cfg = load_config(args.mace_config)
+    run_active_learning(cfg, progress=True)
+    committee, r = final_committee(cfg.work)
+    log.info("MACE: final committee member %s (AL round %d)", committee[-1], r)
+    return committee[-1], cfg.work
+
+
+def _mace_labels(args) -> list[Path]:
+    """Label folders of the MACE AL (same DFT settings): extra MLH training data."""
+    from mlh_ipi.workflows.al_mace import load_config
+
+    work = load_config(args.mace_config).work / "labels"
+    return sorted(p for p in work.glob("*") if p.is_dir() and p.name != "test")
+
+
+def _frames_from_dump(dump_path: Path, structure, steps: list[int] | None = None,
+                      first_step: int = 0, count: int | None = None) -> list:
+    """Frames of a LAMMPS dump as ``Atoms`` (species from ``structure``, atom ids = its order):
+    the frames at ``steps``, or ``count`` evenly spaced ones from ``first_step`` on."""
+    from ase import Atoms
+
+    from mlh_ipi.lammps.analysis import read_dump
+
+    frames = read_dump(dump_path)
+    if steps is not None:
+        by_step = {f.step: f for f in frames}
+        missing = [s for s in steps if s not in by_step]
+        if missing:
+            raise RuntimeError(f"{dump_path}: no dump frame at steps {missing[:5]}")
+        frames = [by_step[s] for s in steps]
+    else:
+        frames = [f for f in frames if f.step >= first_step]
+        if count is not None:
+            if len(frames) < count:
+                raise RuntimeError(f"{dump_path}: {len(frames)} frames after step {first_step}, "
+                                   f"{count} wanted; run longer MD")
+            frames = [frames[i] for i in np.linspace(0, len(frames) - 1, count).round().astype(int)]
+    symbols = np.array(structure.get_chemical_symbols())
+    out = []
+    for f in frames:
+        order = np.argsort(f.ids)
+        at = Atoms(symbols[f.ids[order] - 1], positions=f.positions[order], cell=f.cell, pbc=True)
+        at.wrap()
+        at.info["step"] = int(f.step)
+        out.append(at)
+    return out
+
+
+def stage_pool(work: Path, args, mace_model: Path) -> Path:
+    """LAMMPS + MACE MD per (cell, T); ``--snapshots`` frames per (defect, T) after ``--pool-skip``."""
+    from ase.io import read, write
+
+    from mlh_ipi.lammps.md import run_md
 
     out = work / "pool.extxyz"
     if out.exists():
         return out
     frames = []
-    for d, kind in enumerate(DEFECTS):
-        host = _structure(kind, n_atoms)
+    for d, at in enumerate(read(work / "structures.extxyz", index=":")):
+        kind = at.info["defect"]
+        at.info.pop("defect_atoms", None)
+        folder = work / "pool_md" / kind
+        run_md(MD_SCRIPT, [mace_model], at, TEMPERATURES, args.pool_steps, folder, seed=777 + d,
+               threads=1, analyse=False, variables={"dump_every": 10, "thermo_every": 50})
         for t in TEMPERATURES:
-            frames += thermal_snapshots(host, t, snapshots, seed=1000 * d + int(t),
-                                        frequency_thz=EINSTEIN_THZ)
+            for snap in _frames_from_dump(folder / f"T{t:g}K" / "traj.lammpstrj", at,
+                                          first_step=args.pool_skip, count=args.snapshots):
+                snap.info.update({"defect": kind, "temperature_K": float(t), "md_step": snap.info.pop("step")})
+                frames.append(snap)
     with atomic_path(out, suffix=".extxyz") as tmp:
         write(tmp, frames, format="extxyz")
-    log.info("pool: %d snapshots (%d defects x %d temperatures x %d)", len(frames), len(DEFECTS),
-             len(TEMPERATURES), snapshots)
+    log.info("pool: %d MD snapshots (%d cells x %d temperatures x %d)", len(frames), len(DEFECTS),
+             len(TEMPERATURES), args.snapshots)
     return out
 
 
@@ -145,10 +206,11 @@ def al_config(work: Path, args) -> dict:
     return {
         "workdir": "al", "pool": "pool.extxyz", "group_keys": ["defect", "temperature_K"],
         "committee": 2, "max_rounds": args.al_rounds,
-        "initial": {"count": args.initial, "r_max": 6.0, "bin_width": 0.1, "smearing": 0.1, "seed": 0},
+        "initial": {"count": args.initial, "r_max": 6.0, "bin_width": 0.1, "smearing": 0.1, "seed": 0,
+                    "labels": [str(p) for p in _mace_labels(args)]},
         "test": {"count": args.test, "seed": 1000},
         "selection": {"per_round": args.per_round, "threshold_ev": 0.0},
-        "dft": CHEAP_DFT,
+        "dft": dft_settings(args).to_dict(),
         "model": {"cutoff_h": 6.0, "cutoff_mp": 4.0, "num_layers": 2, "num_basis": 8, "radial_hidden": 32},
         "training": {"epochs": args.epochs, "lr": 1e-2, "batch_size": 1, "split": [0.9, 0.1, 0.0],
                      "early_stopping_patience": 15},
@@ -163,12 +225,18 @@ def _toml(d: dict) -> str:
             return json.dumps(v)
         if isinstance(v, (list, tuple)):
             return "[" + ", ".join(val(x) for x in v) + "]"
+        if v is None:
+            raise ValueError("TOML has no null")
         return repr(v)
+
+    def table(name: str, sec: dict) -> list[str]:
+        return ["", f"[{name}]"] + [f"{k} = {val(v)}" for k, v in sec.items()
+                                    if v is not None and not isinstance(v, dict)]
 
     lines = [f"{k} = {val(v)}" for k, v in d.items() if not isinstance(v, dict)]
     for k, v in d.items():
         if isinstance(v, dict):
-            lines += ["", f"[{k}]"] + [f"{kk} = {val(vv)}" for kk, vv in v.items()]
+            lines += table(k, v)
     return "\n".join(lines) + "\n"
 
 
@@ -181,49 +249,6 @@ def stage_al(work: Path, args) -> dict:
     if not path.exists() or path.read_text() != text:
         write_text(path, text)
     return run_active_learning(load_config(path), progress=True)
-
-
-def _label_dirs(work: Path) -> tuple[list[Path], list[Path]]:
-    labels = work / "al" / "labels"
-    train = sorted(p for p in labels.glob("*") if p.is_dir() and p.name != "test")
-    return train, [labels / "test"]
-
-
-def stage_mace(work: Path, args) -> Path:
-    from mlh_ipi.forcefield.export import export_labels
-    from mlh_ipi.forcefield.mace_training import MACETrainingSettings, model_path, train_mace
-
-    out = work / "mace"
-    train_file = out / "train.extxyz"
-    train_dirs, test_dirs = _label_dirs(work)
-    if not train_file.exists():
-        out.mkdir(parents=True, exist_ok=True)
-        export_labels(train_dirs, train_file)
-        export_labels(test_dirs, out / "test.extxyz")
-    settings = MACETrainingSettings(r_max=5.0, num_channels=16, max_L=1, correlation=2,
-                                    max_num_epochs=args.mace_epochs, batch_size=2, lr=0.01,
-                                    valid_fraction=0.15, eval_interval=5)
-    train_mace(train_file, out, settings, seed=0, threads=1, progress=True)
-    model = model_path(out)
-    errors = out / "test_errors.json"
-    if not errors.exists():
-        from mlh_ipi.forcefield.committee import load_mace
-        from mlh_ipi.forcefield.errors import force_field_errors
-        from mlh_ipi.forcefield.export import read_reference
-
-        frames, e, f = read_reference(out / "test.extxyz")
-        res = force_field_errors(load_mace([model]), frames, e, f)
-        write_json(errors, res)
-        log.info("MACE on the AL test set: %s", res)
-    return model
-
-
-def bop_mace(work: Path) -> Path:
-    """A small GaAs MACE trained (``mace_run_train``) on classical BOP (``GaAs.bop.table``)
-    energies and forces of strained and thermal snapshots; cached in ``work/mace_bop``."""
-    from mlh_ipi.forcefield.classical_fit import gaas_bop_mace
-
-    return gaas_bop_mace(work / "mace_bop")
 
 
 def stage_md(work: Path, args, mace_model: Path) -> None:
@@ -239,10 +264,11 @@ def stage_md(work: Path, args, mace_model: Path) -> None:
         da = [int(i) for i in np.atleast_1d(at.info.get("defect_atoms", []))]
         at.info.pop("defect_atoms", None)
         t0 = time.perf_counter()
-        stream_md(ROOT / "lammps_inputs" / "md_nvt_langevin.in", [mace_model], at, TEMPERATURES,
+        stream_md(MD_SCRIPT, [mace_model], at, TEMPERATURES,
                   args.md_steps, out, committee, every=args.md_every, type_map=None,
                   defect=kind, defect_atoms=da or None, workers=0, maxsize=64, policy="block",
-                  checkpoint_every_s=30.0, seed=12345, threads=1)
+                  checkpoint_every_s=30.0, seed=12345, threads=1,
+                  variables={"dump_every": args.md_every, "thermo_every": args.md_every})
         log.info("MD + stream %s: %.0f s", kind, time.perf_counter() - t0)
 
 
@@ -251,7 +277,49 @@ def _last_round(work: Path) -> int:
     return int(state["round"])
 
 
-def stage_report(work: Path) -> list[Path]:
+def stage_dftcheck(work: Path, args) -> dict:
+    """DFT labels of streamed MD snapshots and the per-snapshot MLH - DFT errors, per (cell, T)."""
+    from ase.io import read
+
+    from mlh_ipi.data.labelfile import label_files
+    from mlh_ipi.data.labelling import label_batch
+    from mlh_ipi.stream.dft_check import write_dft_check
+    from mlh_ipi.stream.workers import read_snapshot_log
+
+    settings = dft_settings(args)
+    structures = {a.info["defect"]: a for a in read(work / "structures.extxyz", index=":")}
+    summary = {}
+    for kind in args.check_cells:
+        at = structures[kind]
+        da = [int(i) for i in np.atleast_1d(at.info.get("defect_atoms", []))]
+        stream_dir = work / "md" / kind / "stream"
+        records = read_snapshot_log(stream_dir)
+        frames = []
+        for t in TEMPERATURES:
+            src = f"T{t:g}K"
+            steps = sorted(r["step"] for r in records if r["source"] == src and r["step"] > args.check_skip)
+            if len(steps) < args.check_per_group:
+                raise RuntimeError(f"{kind} {src}: {len(steps)} streamed snapshots after step "
+                                   f"{args.check_skip}, {args.check_per_group} wanted")
+            pick = [steps[i] for i in np.linspace(0, len(steps) - 1, args.check_per_group).round().astype(int)]
+            for snap in _frames_from_dump(work / "md" / kind / src / "traj.lammpstrj", at, steps=pick):
+                snap.info.update({"stream_source": src, "defect": kind, "temperature_K": float(t)})
+                if da:
+                    snap.info["defect_atoms"] = da
+                frames.append(snap)
+        labels = work / "dftcheck" / kind / "labels"
+        label_batch(frames, labels, settings, source=f"{kind} streamed MD snapshots")
+        summary[kind] = write_dft_check(stream_dir, label_files(labels), out_dir=work / "dftcheck" / kind)
+        log.info("DFT check %s: gap MAE %.0f meV, level0-CBM MAE %s meV over %d snapshots", kind,
+                 1e3 * summary[kind]["band_gap"]["mae"],
+                 _fmt(None if summary[kind]["level0_below_cbm"]["mae"] is None
+                      else 1e3 * summary[kind]["level0_below_cbm"]["mae"], ".0f"),
+                 summary[kind]["n_labels"])
+    write_json(work / "dftcheck" / "summary.json", summary)
+    return summary
+
+
+def stage_report(work: Path, args) -> list[Path]:
     """Combine the per-defect stream summaries and the AL learning curve into ``results/``."""
     import matplotlib
 
@@ -312,12 +380,23 @@ def stage_report(work: Path) -> list[Path]:
             with atomic_path(res / name) as tmp:
                 tmp.write_bytes(src.read_bytes())
             written.append(res / name)
-    mace_err = work / "mace" / "test_errors.json"
-    if mace_err.exists():
-        with atomic_path(res / "mace_test_errors.json") as tmp:
-            tmp.write_bytes(mace_err.read_bytes())
-        written.append(res / "mace_test_errors.json")
-    written.append(_summary_markdown(work, res, rows))
+    from mlh_ipi.workflows.al_mace import load_config
+
+    mace_work = load_config(args.mace_config).work
+    for name in ("learning_curve.csv", "learning_curve.png"):
+        src = mace_work / name
+        if src.exists():
+            with atomic_path(res / f"mace_{name}") as tmp:
+                tmp.write_bytes(src.read_bytes())
+            written.append(res / f"mace_{name}")
+    for kind in args.check_cells:
+        for name in ("dft_check.csv", "dft_check_gap.png"):
+            src = work / "dftcheck" / kind / name
+            if src.exists():
+                with atomic_path(res / f"dftcheck_{kind}_{name}") as tmp:
+                    tmp.write_bytes(src.read_bytes())
+                written.append(res / f"dftcheck_{kind}_{name}")
+    written.append(_summary_markdown(work, res, rows, mace_work))
     for p in written:
         log.info("wrote %s", p)
     return written
@@ -327,9 +406,18 @@ def _fmt(x, spec=".3f") -> str:
     return "-" if x is None else format(x, spec)
 
 
-def _summary_markdown(work: Path, res: Path, rows: list[dict]) -> Path:
-    """``results/summary.md``: AL learning curve, MACE test errors, gap/levels per (defect, T)."""
+def _summary_markdown(work: Path, res: Path, rows: list[dict], mace_work: Path) -> Path:
+    """``results/summary.md``: MACE and MLH learning curves, gap/levels per (defect, T), DFT check."""
     lines = ["# GaAs defects: small-default run", ""]
+    mace_rounds = sorted(mace_work.glob("round_*/errors.json"))
+    if mace_rounds:
+        lines += ["MACE committee AL (committee mean on its fixed rattled test set):", "",
+                  "| round | n_train | E RMSE (meV/atom) | F RMSE (meV/Å) | ref F RMS (meV/Å) |", "|---|---|---|---|---|"]
+        for path in mace_rounds:
+            e = json.loads(path.read_text())
+            lines.append(f"| {e['round']} | {e['n_train']} | {e['energy_rmse_mev_per_atom']:.2f} | "
+                         f"{e['force_rmse_mev_per_a']:.1f} | {e['force_ref_rms_mev_per_a']:.0f} |")
+        lines.append("")
     state = work / "al" / "state.json"
     if state.exists():
         st = json.loads(state.read_text())
@@ -342,12 +430,6 @@ def _summary_markdown(work: Path, res: Path, rows: list[dict]) -> Path:
                          f"{h['test_mean_max_std_mev']:.1f} | {_fmt(h.get('pool_max_std_mev'), '.1f')} | "
                          f"{h.get('n_selected', '-')} |")
         lines.append("")
-    mace_err = work / "mace" / "test_errors.json"
-    if mace_err.exists():
-        e = json.loads(mace_err.read_text())
-        lines += [f"MACE on the AL test set ({e['n_structures']} structures): energy RMSE "
-                  f"{e['energy_rmse_mev_per_atom']:.2f} meV/atom, force RMSE {e['force_rmse_mev_per_a']:.0f} meV/Å "
-                  f"(reference force RMS {e['force_ref_rms_mev_per_a']:.0f} meV/Å)", ""]
     if rows:
         lines += ["MLH (AL committee) on LAMMPS+MACE MD snapshots; ± = thermal std over snapshots (eV):", "",
                   "| defect | T (K) | n | gap | VBM | CBM | in-gap levels / snapshot | level0 − VBM | CBM − level0 | committee gap std |",
@@ -359,6 +441,17 @@ def _summary_markdown(work: Path, res: Path, rows: list[dict]) -> Path:
                 f"{_fmt(r['cbm_mean'])} | {_fmt(r['n_levels_mean'], '.2f')} | "
                 f"{_fmt(r.get('level0_above_vbm_mean'))} ± {_fmt(r.get('level0_above_vbm_std'))} | "
                 f"{_fmt(r.get('level0_below_cbm_mean'))} | {_fmt(r.get('band_gap_committee_std_mean'))} |")
+        lines.append("")
+    check = work / "dftcheck" / "summary.json"
+    if check.exists():
+        summary = json.loads(check.read_text())
+        lines += ["MLH vs DFT on streamed MD snapshots (same frames; MAE in meV):", "",
+                  "| cell | snapshots | gap MAE | VBM MAE | CBM MAE | level0 − VBM MAE | CBM − level0 MAE |",
+                  "|---|---|---|---|---|---|---|"]
+        for kind, sm in summary.items():
+            cells = [_fmt(None if sm[q]["mae"] is None else 1e3 * sm[q]["mae"], ".0f")
+                     for q in ("band_gap", "vbm", "cbm", "level0_above_vbm", "level0_below_cbm")]
+            lines.append(f"| {kind} | {sm['n_labels']} | " + " | ".join(cells) + " |")
     path = res / "summary.md"
     write_text(path, "\n".join(lines) + "\n")
     return path
@@ -371,18 +464,21 @@ def main(argv=None) -> int:
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "gaas_defects")
     p.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     p.add_argument("--atoms", type=int, default=64, choices=(64, 128, 216), help="host supercell size")
-    p.add_argument("--snapshots", type=int, default=4, help="pool snapshots per (defect, T)")
-    p.add_argument("--test", type=int, default=3, help="held-out test structures")
-    p.add_argument("--initial", type=int, default=4, help="k-means initial training structures")
-    p.add_argument("--per-round", type=int, default=3, help="new labels per AL round")
-    p.add_argument("--al-rounds", type=int, default=1, help="AL rounds after round 0")
+    p.add_argument("--mace-config", type=Path, default=MACE_CONFIG,
+                   help="MACE AL config; its [dft] table is the DFT setting of every label")
+    p.add_argument("--snapshots", type=int, default=6, help="pool snapshots per (defect, T)")
+    p.add_argument("--pool-steps", type=int, default=1000, help="pool MD steps per (cell, T), 1 fs")
+    p.add_argument("--pool-skip", type=int, default=400, help="pool MD equilibration steps not sampled")
+    p.add_argument("--test", type=int, default=6, help="held-out test structures")
+    p.add_argument("--initial", type=int, default=12, help="k-means initial training structures")
+    p.add_argument("--per-round", type=int, default=6, help="new labels per AL round")
+    p.add_argument("--al-rounds", type=int, default=2, help="AL rounds after round 0")
     p.add_argument("--epochs", type=int, default=60, help="MLH training epochs per member")
-    p.add_argument("--mace-epochs", type=int, default=30)
-    p.add_argument("--md-steps", type=int, default=150, help="MD steps per temperature (1 fs)")
-    p.add_argument("--md-every", type=int, default=15, help="stream a snapshot every N steps")
-    p.add_argument("--md-forcefield", choices=("bop-mace", "dft-mace"), default="bop-mace",
-                   help="MACE for the MD: fitted to classical BOP snapshots (default: the cheap 60 Ha "
-                        "DFT forces are not converged) or the one trained on the DFT labels (full study)")
+    p.add_argument("--md-steps", type=int, default=1500, help="MD steps per temperature (1 fs)")
+    p.add_argument("--md-every", type=int, default=50, help="stream a snapshot every N steps")
+    p.add_argument("--check-cells", nargs="+", default=["pristine", "As_Ga", "As_i"], choices=DEFECTS)
+    p.add_argument("--check-per-group", type=int, default=4, help="DFT-checked snapshots per (cell, T)")
+    p.add_argument("--check-skip", type=int, default=300, help="MD steps before the checked snapshots")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s",
                         datefmt="%H:%M:%S")
@@ -398,26 +494,24 @@ def main(argv=None) -> int:
             continue
         t0 = time.perf_counter()
         log.info("=== stage %s", stage)
+        if stage in ("pool", "md") and mace_model is None:
+            mace_model = stage_mace(args)[0]  # resumes, or returns the finished model at once
         if stage == "structures":
             stage_structures(work, args.atoms)
+        elif stage == "mace":
+            mace_model = stage_mace(args)[0]
         elif stage == "pool":
-            stage_pool(work, args.snapshots, args.atoms)
+            stage_pool(work, args, mace_model)
         elif stage == "al":
             state = stage_al(work, args)
             log.info("AL: %s", state["reason"])
-        elif stage == "mace":
-            mace_model = stage_mace(work, args)
         elif stage == "md":
-            if mace_model is None:
-                from mlh_ipi.forcefield.mace_training import model_path
-
-                mace_model = model_path(work / "mace")
-            if args.md_forcefield == "bop-mace":
-                mace_model = bop_mace(work)
-            log.info("MD force field: %s (%s)", args.md_forcefield, mace_model)
+            log.info("MD force field: %s", mace_model)
             stage_md(work, args, mace_model)
+        elif stage == "dftcheck":
+            stage_dftcheck(work, args)
         elif stage == "report":
-            stage_report(work)
+            stage_report(work, args)
         times[stage] = times.get(stage, 0.0) + time.perf_counter() - t0
         write_json(work / "stage_times.json", times)
     return 0
