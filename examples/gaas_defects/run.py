@@ -32,6 +32,9 @@ Stages (work folder ``runs/gaas_defects`` by default, git-ignored):
                 for ``--check-cells`` (default pristine, As_Ga, As_i) and MLH - DFT
                 errors of gap, band edges and lowest in-gap level per snapshot
                 (``mlh_ipi.stream.dft_check``).
+``transfer``    (not in the default stages) the same MD + stream + DFT check on
+                ``--transfer-atoms`` (216) cells of ``--check-cells`` at 300 K with
+                the 64-atom-trained models: size transfer.
 ``report``      tables and plots across defects (``results/``): gap vs T and levels
                 vs T, pristine GaAs as the control, the DFT check.
 
@@ -70,7 +73,8 @@ TEMPERATURES = (100.0, 300.0, 500.0)
 FIRST_SHELL_A = 2.7  # Å: GaAs bond 2.49 Å at a = 5.75 Å; the next shell is at 4.07 Å
 MACE_CONFIG = ROOT / "examples" / "al_mace" / "gaas64_q3.toml"
 MD_SCRIPT = ROOT / "lammps_inputs" / "md_nvt_langevin.in"
-STAGES = ("structures", "mace", "pool", "al", "md", "dftcheck", "report")
+STAGES = ("structures", "mace", "pool", "al", "md", "dftcheck", "transfer", "report")
+DEFAULT_STAGES = ("structures", "mace", "pool", "al", "md", "dftcheck", "report")  # transfer: ~hours of DFT
 
 
 def defect_atoms(atoms) -> list[int]:
@@ -251,72 +255,90 @@ def stage_al(work: Path, args) -> dict:
     return run_active_learning(load_config(path), progress=True)
 
 
-def stage_md(work: Path, args, mace_model: Path) -> None:
-    from ase.io import read
-
+def _stream_runs(structures, md_root: Path, committee: Path, mace_model: Path, temperatures, steps: int,
+                 every: int) -> None:
+    """LAMMPS + MACE MD with the MLH stream per cell into ``md_root/<defect>``."""
     from mlh_ipi.stream.run import stream_md
 
-    committee = work / "al" / f"round_{_last_round(work):03d}" / "committee"
-    structures = read(work / "structures.extxyz", index=":")
     for at in structures:
+        at = at.copy()
         kind = at.info["defect"]
-        out = work / "md" / kind
         da = [int(i) for i in np.atleast_1d(at.info.get("defect_atoms", []))]
         at.info.pop("defect_atoms", None)
         t0 = time.perf_counter()
-        stream_md(MD_SCRIPT, [mace_model], at, TEMPERATURES,
-                  args.md_steps, out, committee, every=args.md_every, type_map=None,
-                  defect=kind, defect_atoms=da or None, workers=0, maxsize=64, policy="block",
-                  checkpoint_every_s=30.0, seed=12345, threads=1,
-                  variables={"dump_every": args.md_every, "thermo_every": args.md_every})
-        log.info("MD + stream %s: %.0f s", kind, time.perf_counter() - t0)
+        stream_md(MD_SCRIPT, [mace_model], at, temperatures, steps, md_root / kind, committee,
+                  every=every, type_map=None, defect=kind, defect_atoms=da or None, workers=0,
+                  maxsize=64, policy="block", checkpoint_every_s=30.0, seed=12345, threads=1,
+                  variables={"dump_every": every, "thermo_every": every})
+        log.info("MD + stream %s (%d atoms): %.0f s", kind, len(at), time.perf_counter() - t0)
 
 
-def _last_round(work: Path) -> int:
-    state = json.loads((work / "al" / "state.json").read_text())
-    return int(state["round"])
-
-
-def stage_dftcheck(work: Path, args) -> dict:
-    """DFT labels of streamed MD snapshots and the per-snapshot MLH - DFT errors, per (cell, T)."""
+def stage_md(work: Path, args, mace_model: Path) -> None:
     from ase.io import read
 
+    _stream_runs(read(work / "structures.extxyz", index=":"), work / "md", _committee(work), mace_model,
+                 TEMPERATURES, args.md_steps, args.md_every)
+
+
+def _committee(work: Path) -> Path:
+    state = json.loads((work / "al" / "state.json").read_text())
+    return work / "al" / f"round_{int(state['round']):03d}" / "committee"
+
+
+def _dft_check(structures, md_root: Path, check_root: Path, args, temperatures, per_group: int) -> dict:
+    """DFT labels of ``per_group`` streamed snapshots per (cell, T) after ``--check-skip`` steps,
+    and the per-snapshot MLH - DFT errors (``check_root/<defect>/dft_check.*``)."""
     from mlh_ipi.data.labelfile import label_files
     from mlh_ipi.data.labelling import label_batch
     from mlh_ipi.stream.dft_check import write_dft_check
     from mlh_ipi.stream.workers import read_snapshot_log
 
     settings = dft_settings(args)
-    structures = {a.info["defect"]: a for a in read(work / "structures.extxyz", index=":")}
     summary = {}
-    for kind in args.check_cells:
-        at = structures[kind]
+    for at in structures:
+        kind = at.info["defect"]
         da = [int(i) for i in np.atleast_1d(at.info.get("defect_atoms", []))]
-        stream_dir = work / "md" / kind / "stream"
+        stream_dir = md_root / kind / "stream"
         records = read_snapshot_log(stream_dir)
         frames = []
-        for t in TEMPERATURES:
+        for t in temperatures:
             src = f"T{t:g}K"
             steps = sorted(r["step"] for r in records if r["source"] == src and r["step"] > args.check_skip)
-            if len(steps) < args.check_per_group:
+            if len(steps) < per_group:
                 raise RuntimeError(f"{kind} {src}: {len(steps)} streamed snapshots after step "
-                                   f"{args.check_skip}, {args.check_per_group} wanted")
-            pick = [steps[i] for i in np.linspace(0, len(steps) - 1, args.check_per_group).round().astype(int)]
-            for snap in _frames_from_dump(work / "md" / kind / src / "traj.lammpstrj", at, steps=pick):
+                                   f"{args.check_skip}, {per_group} wanted")
+            pick = [steps[i] for i in np.linspace(0, len(steps) - 1, per_group).round().astype(int)]
+            for snap in _frames_from_dump(md_root / kind / src / "traj.lammpstrj", at, steps=pick):
                 snap.info.update({"stream_source": src, "defect": kind, "temperature_K": float(t)})
                 if da:
                     snap.info["defect_atoms"] = da
                 frames.append(snap)
-        labels = work / "dftcheck" / kind / "labels"
+        labels = check_root / kind / "labels"
         label_batch(frames, labels, settings, source=f"{kind} streamed MD snapshots")
-        summary[kind] = write_dft_check(stream_dir, label_files(labels), out_dir=work / "dftcheck" / kind)
-        log.info("DFT check %s: gap MAE %.0f meV, level0-CBM MAE %s meV over %d snapshots", kind,
-                 1e3 * summary[kind]["band_gap"]["mae"],
-                 _fmt(None if summary[kind]["level0_below_cbm"]["mae"] is None
-                      else 1e3 * summary[kind]["level0_below_cbm"]["mae"], ".0f"),
-                 summary[kind]["n_labels"])
-    write_json(work / "dftcheck" / "summary.json", summary)
+        summary[kind] = write_dft_check(stream_dir, label_files(labels), out_dir=check_root / kind)
+        level = summary[kind]["level0_below_cbm"]["mae"]
+        log.info("DFT check %s (%d atoms): gap MAE %.0f meV, CBM - level0 MAE %s meV over %d snapshots",
+                 kind, len(at), 1e3 * summary[kind]["band_gap"]["mae"],
+                 _fmt(None if level is None else 1e3 * level, ".0f"), summary[kind]["n_labels"])
+    write_json(check_root / "summary.json", summary)
     return summary
+
+
+def stage_dftcheck(work: Path, args) -> dict:
+    from ase.io import read
+
+    cells = [a for a in read(work / "structures.extxyz", index=":") if a.info["defect"] in args.check_cells]
+    return _dft_check(cells, work / "md", work / "dftcheck", args, TEMPERATURES, args.check_per_group)
+
+
+def stage_transfer(work: Path, args, mace_model: Path) -> dict:
+    """Size transfer: the 64-atom-trained MACE and MLH on ``--transfer-atoms`` cells at 300 K,
+    streamed, and MLH vs DFT on ``--transfer-per-cell`` snapshots per cell."""
+    cells = [_structure(kind, args.transfer_atoms) for kind in args.check_cells]
+    root = work / f"transfer_{args.transfer_atoms}"
+    _stream_runs(cells, root / "md", _committee(work), mace_model, (300.0,), args.transfer_steps,
+                 args.md_every)
+    return _dft_check(cells, root / "md", root / "dftcheck", args, (300.0,), args.transfer_per_cell)
 
 
 def stage_report(work: Path, args) -> list[Path]:
@@ -442,10 +464,14 @@ def _summary_markdown(work: Path, res: Path, rows: list[dict], mace_work: Path) 
                 f"{_fmt(r.get('level0_above_vbm_mean'))} ± {_fmt(r.get('level0_above_vbm_std'))} | "
                 f"{_fmt(r.get('level0_below_cbm_mean'))} | {_fmt(r.get('band_gap_committee_std_mean'))} |")
         lines.append("")
-    check = work / "dftcheck" / "summary.json"
-    if check.exists():
+    checks = [(work / "dftcheck" / "summary.json", "64-atom cells, 100/300/500 K")]
+    checks += [(p / "dftcheck" / "summary.json", f"{p.name.split('_')[1]}-atom cells, 300 K (size transfer)")
+               for p in sorted(work.glob("transfer_*"))]
+    for check, what in checks:
+        if not check.exists():
+            continue
         summary = json.loads(check.read_text())
-        lines += ["MLH vs DFT on streamed MD snapshots (same frames; MAE in meV):", "",
+        lines += ["", f"MLH vs DFT on streamed MD snapshots, {what} (same frames; MAE in meV):", "",
                   "| cell | snapshots | gap MAE | VBM MAE | CBM MAE | level0 − VBM MAE | CBM − level0 MAE |",
                   "|---|---|---|---|---|---|---|"]
         for kind, sm in summary.items():
@@ -462,7 +488,7 @@ def _summary_markdown(work: Path, res: Path, rows: list[dict], mace_work: Path) 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "gaas_defects")
-    p.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    p.add_argument("--stages", nargs="+", choices=STAGES, default=list(DEFAULT_STAGES))
     p.add_argument("--atoms", type=int, default=64, choices=(64, 128, 216), help="host supercell size")
     p.add_argument("--mace-config", type=Path, default=MACE_CONFIG,
                    help="MACE AL config; its [dft] table is the DFT setting of every label")
@@ -479,6 +505,10 @@ def main(argv=None) -> int:
     p.add_argument("--check-cells", nargs="+", default=["pristine", "As_Ga", "As_i"], choices=DEFECTS)
     p.add_argument("--check-per-group", type=int, default=4, help="DFT-checked snapshots per (cell, T)")
     p.add_argument("--check-skip", type=int, default=300, help="MD steps before the checked snapshots")
+    p.add_argument("--transfer-atoms", type=int, default=216, choices=(128, 216),
+                   help="cell size of the transfer check (stage 'transfer', not in the default stages)")
+    p.add_argument("--transfer-steps", type=int, default=800, help="300 K MD steps of the transfer cells")
+    p.add_argument("--transfer-per-cell", type=int, default=2, help="DFT-checked snapshots per transfer cell")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s",
                         datefmt="%H:%M:%S")
@@ -494,7 +524,7 @@ def main(argv=None) -> int:
             continue
         t0 = time.perf_counter()
         log.info("=== stage %s", stage)
-        if stage in ("pool", "md") and mace_model is None:
+        if stage in ("pool", "md", "transfer") and mace_model is None:
             mace_model = stage_mace(args)[0]  # resumes, or returns the finished model at once
         if stage == "structures":
             stage_structures(work, args.atoms)
@@ -510,6 +540,8 @@ def main(argv=None) -> int:
             stage_md(work, args, mace_model)
         elif stage == "dftcheck":
             stage_dftcheck(work, args)
+        elif stage == "transfer":
+            stage_transfer(work, args, mace_model)
         elif stage == "report":
             stage_report(work, args)
         times[stage] = times.get(stage, 0.0) + time.perf_counter() - t0
