@@ -11,8 +11,12 @@ with the DFT reference (the model's own DFT settings):
 
 * MLH: host and vacancies from the *unrelaxed* structures (each vacancy cut from
   the input host), :func:`mlh_ipi.workflows.formation.formation_energies`.
-* DFT host: from the input host (``--dft-host-start input``, default) or from the
-  MLH-relaxed host (``mlh``).
+* DFT host: from the MLH-relaxed host (``--dft-host-start mlh``, default since
+  2026-11-23) or from the input host (``input``). The 48-atom host from the input
+  structure took the MLH 101 lbfgs steps; at ~3 min per DFT step that is ~5 h of
+  DFT for a number the issue does not ask for, so the like-for-like comparison is
+  left to the ``--same-start`` vacancy cases. The DFT stage starts the host as soon
+  as the MLH host is finished (it does not wait for the MLH vacancies).
 * DFT vacancies: the first ``--same-start`` cases (default 2) start from the very
   same unrelaxed vacancy cell as MLH, so their wall-time ratio and ΔQ compare
   two complete relaxations; the other cases start from the MLH-relaxed geometry
@@ -76,6 +80,7 @@ from ase.io import read, write
 
 from mlh_ipi.atomic_io import atomic_path, write_json, write_text
 from mlh_ipi.dft.settings import DFTSettings
+from mlh_ipi.ipi.relax import RelaxResult
 from mlh_ipi.structures.compare import SPHERE_RADII_A, delta_q, sphere_mae
 from mlh_ipi.structures.sio2 import bridging_oxygens, make_oxygen_vacancy
 from mlh_ipi.threads import configure_threads
@@ -203,6 +208,9 @@ def run(args) -> list[dict]:
                                        optimizer=args.optimizer, vacancy_from="input", plot=False)
             mlh = {r.site: r for r in table.rows}
             mlh_host = table.host
+        elif (mlh_dir / "host" / "result.json").exists():
+            # the MLH host finished before its vacancies: enough to start the DFT host from it
+            mlh_host = RelaxResult(**json.loads((mlh_dir / "host" / "result.json").read_text()))
         dft_host = None
         if args.stage in ("all", "dft") and (args.dft_host_start == "input" or mlh_host is not None):
             start = host if args.dft_host_start == "input" else mlh_host.atoms()
@@ -366,7 +374,7 @@ def main(argv=None) -> int:
                         "as two processes side by side); all: both in turn; report: no relaxations")
     p.add_argument("--same-start", type=int, default=2,
                    help="cases (in host order) whose DFT relaxation starts from the unrelaxed vacancy")
-    p.add_argument("--dft-host-start", choices=("input", "mlh"), default="input")
+    p.add_argument("--dft-host-start", choices=("input", "mlh"), default="mlh")
     p.add_argument("--site-seed", type=int, default=0)
     p.add_argument("--fmax", type=float, default=0.02, help="eV/Å, max force component")
     p.add_argument("--max-steps", type=int, default=500)
