@@ -88,3 +88,27 @@ def test_cli_batch_resumes_after_being_killed(tmp_path):
     assert "already done" in done.stdout
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no half-written files
     assert read_label(files[2]).natoms == 2
+
+
+def test_scf_starts_from_the_last_density_of_the_same_species_list(tmp_path):
+    """Within a batch and from earlier label folders; the label does not depend on the guess."""
+    from mlh_ipi.dft.label import label
+
+    seen = []
+
+    def recording(atoms, settings, dm0=None):
+        seen.append(None if dm0 is None else dm0.shape)
+        return label(atoms, settings, dm0=dm0)
+
+    si = _frames(2)
+    sic = bulk("SiC", "zincblende", a=4.36)
+    label_batch([si[0], sic, si[1]], tmp_path / "a", CHEAP, progress=False, labeller=recording)
+    assert seen == [None, None, (8, 8)]  # the SiC cell in between does not break the Si chain
+    seen.clear()
+    cold = label_batch([si[1]], tmp_path / "cold", CHEAP, progress=False, labeller=recording)
+    warm = label_batch([si[1]], tmp_path / "warm", CHEAP, progress=False, labeller=recording,
+                       guess_from=[tmp_path / "a"])
+    assert cold.done == warm.done == [0] and seen == [None, (8, 8)]
+    c, w = (read_label(label_files(tmp_path / d)[0]) for d in ("cold", "warm"))
+    assert abs(w.energy_ev - c.energy_ev) < 1e-5
+    np.testing.assert_allclose(w.forces_ev_per_a, c.forces_ev_per_a, atol=1e-3)

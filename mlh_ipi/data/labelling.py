@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 from ase import Atoms
 from tqdm.auto import tqdm
 
 from mlh_ipi.atomic_io import write_json
-from mlh_ipi.data.labelfile import SUFFIX, write_label
+from mlh_ipi.data.labelfile import SUFFIX, label_files, read_label, write_label
 from mlh_ipi.dft.settings import DFTSettings, check_compatible
 
 log = logging.getLogger(__name__)
@@ -66,16 +67,31 @@ def failed_indices(out: Path) -> set[int]:
     return {json.loads(line)["index"] for line in path.read_text().splitlines() if line.strip()}
 
 
+def _density_guesses(folders: Sequence[str | Path], settings: DFTSettings) -> dict[tuple[str, ...], np.ndarray]:
+    """Last density matrix per species list among the labels in ``folders`` with ``settings``' physics."""
+    guesses: dict[tuple[str, ...], np.ndarray] = {}
+    for folder in folders:
+        for path in label_files(folder) if Path(folder).is_dir() else []:
+            lab = read_label(path)
+            if lab.settings.physics_key() == settings.physics_key():
+                guesses[tuple(lab.symbols)] = np.asarray(lab.density_matrix, dtype=float)
+    return guesses
+
+
 def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSettings,
                 source: str = "", retry_failed: bool = False,
                 labeller: Callable | None = None, progress: bool = True,
-                order: Sequence[int] | None = None) -> BatchReport:
+                order: Sequence[int] | None = None,
+                guess_from: Sequence[str | Path] = ()) -> BatchReport:
     """Label every structure into ``out``; resume-safe and failure-tolerant.
 
     ``labeller(atoms, settings, dm0=None) -> Label`` defaults to ``mlh_ipi.dft.label.label``.
-    Consecutive structures with the same species list reuse the previous
-    converged density matrix as the SCF guess (typically a third fewer cycles
-    for snapshots of one host). Any exception from one structure (bad input, non-converged SCF) is recorded
+    A structure whose species list (in atom order) was labelled before reuses the
+    last converged density matrix of that species list as the SCF guess: from this
+    batch, or else from the labels in ``guess_from`` folders (same DFT settings; e.g.
+    earlier rounds of an active-learning run). Measured: a 63-atom V_Ga GaAs
+    snapshot (Fermi-Dirac 0.1 eV) from another V_Ga snapshot's density took 33 SCF
+    cycles instead of 46 from the atomic guess; a rattled Si8 cell took 8 either way. Any exception from one structure (bad input, non-converged SCF) is recorded
     in ``failures.jsonl`` and the batch moves on.
 
     ``order`` (default: input order) lists the indices to visit. Because a label's
@@ -90,7 +106,7 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
     _check_manifest(out, settings, source, len(structures))
     previously_failed = failed_indices(out)
     report = BatchReport()
-    previous: tuple[list[str], object] | None = None  # (symbols, density matrix) of the last label
+    guesses = _density_guesses(guess_from, settings)  # species list -> last converged density matrix
     bar = tqdm(total=len(structures), desc="labelling", unit="struct", disable=not progress)
     for i in range(len(structures)) if order is None else order:
         atoms = structures[i]
@@ -102,10 +118,9 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
         bar.set_postfix_str(f"{i}: {atoms.get_chemical_formula()}")
         t0 = time.perf_counter()
         try:
-            symbols = atoms.get_chemical_symbols()
-            dm0 = previous[1] if previous is not None and previous[0] == symbols else None
-            lab = labeller(atoms, settings, dm0=dm0)
-            previous = (symbols, lab.density_matrix)
+            species = tuple(atoms.get_chemical_symbols())
+            lab = labeller(atoms, settings, dm0=guesses.get(species))
+            guesses[species] = lab.density_matrix
             lab.info.setdefault("source_index", i)
             write_label(path, lab)
             report.done.append(i)

@@ -130,8 +130,10 @@ def read_structures(path: Path, what: str) -> list[Atoms]:
 def label_frames(frames: Sequence[Atoms], out: Path, dft: DFTSettings, source: str,
                  progress: bool) -> None:
     """DFT labels of ``frames`` into ``out`` (:func:`~mlh_ipi.data.labelling.label_batch`,
-    resumable); structures that fail are logged and recorded in ``out/failures.jsonl``."""
-    report = label_batch(frames, out, dft, source=source, progress=progress)
+    resumable); structures that fail are logged and recorded in ``out/failures.jsonl``.
+    The sibling label folders (earlier rounds, the test set) seed the SCF guesses."""
+    earlier = sorted(p for p in out.parent.iterdir() if p.is_dir()) if out.parent.is_dir() else []
+    report = label_batch(frames, out, dft, source=source, progress=progress, guess_from=earlier)
     if report.failed:
         log.warning("%s: %d structures failed DFT (see %s/failures.jsonl)", out, len(report.failed), out)
 
