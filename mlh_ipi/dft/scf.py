@@ -22,6 +22,9 @@ from mlh_ipi.units import HARTREE, HARTREE_PER_BOHR
 log = logging.getLogger(__name__)
 
 
+DIIS_SPACE = 16
+
+
 class SCFNotConverged(RuntimeError):
     """The SCF did not reach ``conv_tol`` within ``max_cycle``; nothing is saved from it."""
 
@@ -44,6 +47,10 @@ def make_mean_field(cell: gto.Cell, settings: DFTSettings):
         mf = smearing_(mf, sigma=settings.smearing / HARTREE, method="fermi")
     mf.conv_tol = settings.conv_tol
     mf.max_cycle = settings.max_cycle
+    # A longer DIIS history than PySCF's 8: a 63-atom V_Ga GaAs snapshot with Fermi-Dirac
+    # smearing converged in 24 cycles instead of 46 (same energy to 2e-8 Ha). Numerics
+    # only; the converged result does not depend on it.
+    mf.diis_space = DIIS_SPACE
     return mf
 
 
