@@ -73,7 +73,7 @@ def stage_md(starts: list[Atoms], model: Path, work: Path, steps: int) -> None:
 
 
 def stage_snapshots(starts: list[Atoms], work: Path, per_cell: int, skip_ps: float) -> Path:
-    from mlh_ipi.lammps.analysis import read_dump
+    from mlh_ipi.lammps.analysis import frame_atoms, read_dump
 
     out = work / "snapshots.extxyz"
     if out.exists():
@@ -86,13 +86,9 @@ def stage_snapshots(starts: list[Atoms], work: Path, per_cell: int, skip_ps: flo
         if len(usable) < per_cell:
             raise RuntimeError(f"{kind}: only {len(usable)} frames after {skip_ps} ps; run longer MD")
         pick = np.linspace(0, len(usable) - 1, per_cell).round().astype(int)
-        symbols = np.array(at.get_chemical_symbols())
         for i in pick:
-            f = usable[i]
-            order = np.argsort(f.ids)
-            snap = Atoms(symbols[f.ids[order] - 1], positions=f.positions[order], cell=f.cell, pbc=True)
-            snap.wrap()
-            snap.info.update({"defect": kind, "md_step": int(f.step), "temperature_K": 300.0})
+            snap = frame_atoms(usable[i], at.get_chemical_symbols())
+            snap.info.update({"defect": kind, "md_step": snap.info.pop("step"), "temperature_K": 300.0})
             frames.append(snap)
     from mlh_ipi.atomic_io import atomic_path
 

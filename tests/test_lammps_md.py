@@ -311,3 +311,18 @@ def test_bop_fitted_gaas_mace_gives_a_vibrating_zincblende_solid(tmp_path):
                     variables={"dump_every": 5}, progress=False)
     e = json.loads((Path(nve.folder) / "analysis.json").read_text())["energy"]
     assert abs(e["drift_mev_per_atom_per_ps"]) < 0.5 and e["max_deviation_mev_per_atom"] < 1.0
+
+
+def test_dump_frames_become_atoms_in_id_order(tmp_path):
+    """``frame_atoms``: unsorted dump ids -> atoms in start-structure order, species by id."""
+    path = tmp_path / "traj.lammpstrj"
+    path.write_text(
+        "ITEM: TIMESTEP\n40\nITEM: NUMBER OF ATOMS\n3\nITEM: BOX BOUNDS pp pp pp\n"
+        "0 5\n0 5\n0 5\nITEM: ATOMS id type x y z\n"
+        "3 2 1.0 1.0 1.0\n1 1 0.5 0.0 0.0\n2 1 6.0 0.0 0.0\n")
+    frame = analysis.read_dump(path)[0]
+    at = analysis.frame_atoms(frame, ["Ga", "As", "O"])
+    assert at.get_chemical_symbols() == ["Ga", "As", "O"] and at.info["step"] == 40
+    np.testing.assert_allclose(at.positions, [[0.5, 0, 0], [1.0, 0, 0], [1.0, 1.0, 1.0]])  # 6.0 wrapped
+    with pytest.raises(ValueError, match="do not fit"):
+        analysis.frame_atoms(frame, ["Ga", "As"])

@@ -149,9 +149,7 @@ def _frames_from_dump(dump_path: Path, structure, steps: list[int] | None = None
                       first_step: int = 0, count: int | None = None) -> list:
     """Frames of a LAMMPS dump as ``Atoms`` (species from ``structure``, atom ids = its order):
     the frames at ``steps``, or ``count`` evenly spaced ones from ``first_step`` on."""
-    from ase import Atoms
-
-    from mlh_ipi.lammps.analysis import read_dump
+    from mlh_ipi.lammps.analysis import frame_atoms, read_dump
 
     frames = read_dump(dump_path)
     if steps is not None:
@@ -167,15 +165,7 @@ def _frames_from_dump(dump_path: Path, structure, steps: list[int] | None = None
                 raise RuntimeError(f"{dump_path}: {len(frames)} frames after step {first_step}, "
                                    f"{count} wanted; run longer MD")
             frames = [frames[i] for i in np.linspace(0, len(frames) - 1, count).round().astype(int)]
-    symbols = np.array(structure.get_chemical_symbols())
-    out = []
-    for f in frames:
-        order = np.argsort(f.ids)
-        at = Atoms(symbols[f.ids[order] - 1], positions=f.positions[order], cell=f.cell, pbc=True)
-        at.wrap()
-        at.info["step"] = int(f.step)
-        out.append(at)
-    return out
+    return [frame_atoms(f, structure.get_chemical_symbols()) for f in frames]
 
 
 def stage_pool(work: Path, args, mace_model: Path) -> Path:

@@ -139,6 +139,22 @@ def read_dump(path: str | Path) -> list[DumpFrame]:
     return [frames[s] for s in sorted(frames)]
 
 
+def frame_atoms(frame: DumpFrame, symbols: Sequence[str]):
+    """An ``ase.Atoms`` of one dump frame (Å), atoms in id order, species ``symbols[id - 1]``
+    (the order of the structure the run was started from), wrapped into the cell;
+    ``info["step"]`` is the MD step."""
+    from ase import Atoms
+
+    order = np.argsort(frame.ids)
+    ids = frame.ids[order]
+    if ids.min() < 1 or ids.max() > len(symbols):
+        raise ValueError(f"dump atom ids {ids.min()}..{ids.max()} do not fit {len(symbols)} species")
+    at = Atoms(np.asarray(symbols)[ids - 1], positions=frame.positions[order], cell=frame.cell, pbc=True)
+    at.wrap()
+    at.info["step"] = int(frame.step)
+    return at
+
+
 def energy_drift(time_ps: np.ndarray, total_energy_ev: np.ndarray, n_atoms: int) -> dict:
     """Linear drift and fluctuation of the total energy.
 
