@@ -177,6 +177,8 @@ def test_per_element_pseudopotentials_and_bases():
     with pytest.raises(ValueError, match="pseudopotential 'gth-pbe-q7'"):
         build_cell(gaas, FAST.with_(pseudo="gth-pbe,Ga=gth-pbe-q7"))
 
+
+@pytest.mark.slow  # 97 s on the 2-core CI machine; the cutoff study (BENCHMARKS.md 1) measures the same
 def test_default_cutoff_keeps_net_force_small_on_amorphous_sio2():
     """|sum_i F_i| / N < 20 meV/A at the default settings on a melt-quenched a-SiO2 cell.
 
