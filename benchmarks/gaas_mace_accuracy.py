@@ -218,13 +218,15 @@ def main(argv=None) -> int:
     p.add_argument("--skip-ps", type=float, default=1.0, help="equilibration skipped before sampling")
     p.add_argument("--per-cell", type=int, default=2, help="snapshots per cell (6 cells)")
     p.add_argument("--label-order", choices=("forward", "reversed"), default="forward")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch/BLAS threads of this process (the AL stage uses the config's)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s",
                         datefmt="%H:%M:%S")
     from mlh_ipi.threads import configure_threads
     from mlh_ipi.workflows.al_mace import load_config, run_active_learning
 
-    configure_threads(1)
+    configure_threads(args.threads)
     cfg = load_config(args.config)
     al_work = cfg.path(cfg.workdir)
     work = args.work.resolve()
