@@ -124,3 +124,19 @@ def test_unknown_engine_and_missing_model_are_clear_errors(tmp_path):
         MLHDriver(str(template), engine="vasp")
     with pytest.raises(ValueError, match="needs model"):
         MLHDriver(str(template), engine="mlh")
+
+
+def test_progress_is_logged_once_per_new_optimiser_step(tmp_path, caplog):
+    from mlh_ipi.ipi.relax import _report_progress
+
+    out = tmp_path / "relax.out"
+    out.write_text("# column   1     --> step\n    0.0   -10.5\n")
+    with caplog.at_level("INFO", logger="mlh_ipi.ipi.relax"):
+        seen = _report_progress(tmp_path, "mlh")
+        seen = _report_progress(tmp_path, "mlh", seen)  # no new step: silent
+        out.write_text(out.read_text() + "    1.0   -10.75\n")
+        seen = _report_progress(tmp_path, "mlh", seen)
+    lines = [r.getMessage() for r in caplog.records]
+    assert seen == 2
+    assert len(lines) == 2 and lines[1].endswith("step 1, E = -10.750000 eV")
+    assert _report_progress(tmp_path / "missing", "mlh", 5) == 5

@@ -98,10 +98,10 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
             _wait_for_socket(SOCKET_PREFIX + address, server, work)
             client = subprocess.Popen(client_cmd, cwd=work, stdout=client_log, stderr=subprocess.STDOUT,
                                       preexec_fn=die_with_parent)
-            last_report = time.perf_counter()
+            last_report, reported = time.perf_counter(), 0
             while server.poll() is None:
                 if time.perf_counter() - last_report > 15:
-                    _report_progress(work, engine)
+                    reported = _report_progress(work, engine, reported)
                     last_report = time.perf_counter()
                 if client.poll() not in (None, 0):
                     raise RuntimeError(f"i-PI client failed (rc={client.returncode}):\n"
@@ -161,16 +161,18 @@ def _archive_interrupted(work: Path) -> list[dict]:
     return segments
 
 
-def _report_progress(work: Path, engine: str) -> None:
-    """Log the optimiser step and energy reached so far (i-PI's ``relax.out``, eV)."""
+def _report_progress(work: Path, engine: str, reported: int = 0) -> int:
+    """Log the optimiser step and energy reached (i-PI's ``relax.out``, eV) when a step
+    was added since ``reported`` rows; returns the row count now."""
     try:
         rows = [line.split() for line in (work / "relax.out").read_text().splitlines()
                 if line.strip() and not line.startswith("#")]
     except OSError:
-        return
-    if rows:
+        return reported
+    if len(rows) > reported:
         log.info("%s: %s relaxation step %d, E = %.6f eV", work.name, engine, int(float(rows[-1][0])),
                  float(rows[-1][1]))
+    return len(rows)
 
 
 def _collect(work: Path, atoms: Atoms, wall: float, fmax_target: float,
