@@ -25,9 +25,9 @@ Usage::
     python benchmarks/gaas_mace_accuracy.py --stages report               # table only
     python benchmarks/gaas_mace_accuracy.py --label-order reversed        # a second labeller process
 
-Two processes may label one folder from opposite ends (``--stages label
---label-order reversed`` in the second): a label's presence is checked right
-before it is computed.
+Two processes may label one folder (``--stages label --label-order reversed`` in
+the second): each structure is claimed before it is computed, none is computed
+twice, and each process waits for the other's claims before the report.
 """
 from __future__ import annotations
 

@@ -63,6 +63,49 @@ def test_reverse_order_shares_a_folder_without_renaming(tmp_path):
         np.testing.assert_allclose(lab.atoms().positions, frames[k].positions, atol=1e-10)
 
 
+def test_a_structure_claimed_by_another_live_process_is_waited_for_then_taken_over(tmp_path):
+    """Two labellers on one folder never compute one structure twice; a dead one's claim is taken over."""
+    import socket
+    import threading
+
+    frames = _frames(3)
+    label_batch(frames[:1], tmp_path / "seed", CHEAP, progress=False)
+    template = read_label(label_files(tmp_path / "seed")[0])
+    computed = []
+
+    def fake(atoms, settings, dm0=None):
+        computed.append(len(computed))
+        return template
+
+    other = subprocess.Popen(["sleep", "60"])  # stands in for a second labeller holding structure 1
+    try:
+        (tmp_path / "000001.claim").write_text(json.dumps({"pid": other.pid, "host": socket.gethostname()}))
+        threading.Timer(0.5, lambda: (other.kill(), other.wait())).start()  # reaped: no zombie pid
+        t0 = time.perf_counter()
+        report = label_batch(frames, tmp_path, CHEAP, progress=False, labeller=fake, poll_s=0.05)
+    finally:
+        other.kill()
+        other.wait()
+    assert report.done == [0, 2, 1]  # 1 was skipped while claimed, then taken over
+    assert time.perf_counter() - t0 >= 0.4
+    assert not list(tmp_path.glob("*.claim"))
+    # a claim whose holder finishes the label: the waiting process counts it as done elsewhere
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp_path / "000003.claim").write_text(json.dumps({"pid": other.pid, "host": socket.gethostname()}))
+
+        def finish():
+            (tmp_path / "000003.label.npz").write_bytes((tmp_path / "000000.label.npz").read_bytes())
+            (tmp_path / "000003.claim").unlink()
+
+        threading.Timer(0.3, finish).start()
+        more = label_batch(frames + frames[:1], tmp_path, CHEAP, progress=False, labeller=fake, poll_s=0.05)
+    finally:
+        other.kill()
+        other.wait()
+    assert more.done == [] and more.skipped == [0, 1, 2, 3] and len(computed) == 3
+
+
 def test_cli_batch_resumes_after_being_killed(tmp_path):
     src = tmp_path / "frames.extxyz"
     write(src, _frames(3))

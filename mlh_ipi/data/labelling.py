@@ -4,6 +4,7 @@ Layout of an output folder::
 
     OUT/
       000000.label.npz        finished labels (atomic writes; presence == done)
+      000001.claim            structure 1 is being labelled by the process named inside
       failures.jsonl          one JSON line per failed structure (reason, time)
       manifest.json           settings and the input file, checked on resume
 
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -60,6 +63,53 @@ def _check_manifest(out: Path, settings: DFTSettings, source: str, n: int) -> No
     write_json(path, {"settings": settings.to_dict(), "source": source, "n_structures": n})
 
 
+def _claim(out: Path, index: int) -> bool:
+    """Claim structure ``index`` for this process (``NNNNNN.claim``, created exclusively).
+
+    False while another live process on this host holds the claim; a claim left by a
+    process that died (or by this one) is taken over."""
+    path = out / f"{index:06d}.claim"
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if _claim_holder_alive(path):
+                return False
+            path.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as fh:
+            json.dump(me, fh)
+        return True
+    return False
+
+
+def _claim_holder_alive(path: Path) -> bool:
+    """Whether the process named in claim file ``path`` may still be working on it.
+
+    A claim from another host cannot be checked and counts as alive (delete the
+    file by hand if that job is gone)."""
+    try:
+        holder = json.loads(path.read_text())
+    except (OSError, ValueError):  # being written by a process starting now, or just removed
+        try:
+            return time.time() - path.stat().st_mtime < 60
+        except OSError:
+            return False
+    if holder.get("host") != socket.gethostname():
+        return True
+    pid = int(holder.get("pid", -1))
+    if pid == os.getpid():
+        return False  # this process's own leftover
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
 def failed_indices(out: Path) -> set[int]:
     path = Path(out) / FAILURES
     if not path.exists():
@@ -82,7 +132,7 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
                 source: str = "", retry_failed: bool = False,
                 labeller: Callable | None = None, progress: bool = True,
                 order: Sequence[int] | None = None,
-                guess_from: Sequence[str | Path] = ()) -> BatchReport:
+                guess_from: Sequence[str | Path] = (), poll_s: float = 5.0) -> BatchReport:
     """Label every structure into ``out``; resume-safe and failure-tolerant.
 
     ``labeller(atoms, settings, dm0=None) -> Label`` defaults to ``mlh_ipi.dft.label.label``.
@@ -94,10 +144,13 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
     cycles instead of 46 from the atomic guess; a rattled Si8 cell took 8 either way. Any exception from one structure (bad input, non-converged SCF) is recorded
     in ``failures.jsonl`` and the batch moves on.
 
-    ``order`` (default: input order) lists the indices to visit. Because a label's
-    presence is checked just before it is computed, two processes may work on
-    one folder from opposite ends (``order=reversed(range(n))``) without
-    duplicating finished work; indices and file names do not depend on the order.
+    ``order`` (default: input order) lists the indices to visit. Several processes
+    may work on one folder (e.g. one with ``order=reversed(range(n))``): a structure
+    is claimed (``NNNNNN.claim``, created exclusively) before it is computed, others
+    skip it, and each process returns only when every structure it was given is
+    labelled, waiting (``poll_s`` seconds between checks) for claims held by other
+    live processes and taking over those of processes that died. Indices and file
+    names do not depend on the order.
     """
     if labeller is None:
         from mlh_ipi.dft.label import label as labeller
@@ -108,13 +161,12 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
     report = BatchReport()
     guesses = _density_guesses(guess_from, settings)  # species list -> last converged density matrix
     bar = tqdm(total=len(structures), desc="labelling", unit="struct", disable=not progress)
-    for i in range(len(structures)) if order is None else order:
+
+    def finished(i: int) -> bool:
+        return label_path(out, i).exists() or (i in previously_failed and not retry_failed)
+
+    def compute(i: int) -> None:
         atoms = structures[i]
-        path = label_path(out, i)
-        if path.exists() or (i in previously_failed and not retry_failed):
-            report.skipped.append(i)
-            bar.update()
-            continue
         bar.set_postfix_str(f"{i}: {atoms.get_chemical_formula()}")
         t0 = time.perf_counter()
         try:
@@ -122,7 +174,7 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
             lab = labeller(atoms, settings, dm0=guesses.get(species))
             guesses[species] = lab.density_matrix
             lab.info.setdefault("source_index", i)
-            write_label(path, lab)
+            write_label(label_path(out, i), lab)
             report.done.append(i)
             log.info("labelled %d (%s) in %.1f s", i, atoms.get_chemical_formula(), time.perf_counter() - t0)
         except KeyboardInterrupt:
@@ -134,7 +186,31 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
             with open(out / FAILURES, "a") as fh:
                 fh.write(json.dumps({"index": i, "reason": reason, "time": time.time(),
                                      "traceback": traceback.format_exc(limit=3)}) + "\n")
+        finally:
+            (out / f"{i:06d}.claim").unlink(missing_ok=True)
         bar.update()
+
+    elsewhere: list[int] = []  # claimed by another live process: wait for it at the end
+    for i in range(len(structures)) if order is None else order:
+        if finished(i):
+            report.skipped.append(i)
+            bar.update()
+        elif _claim(out, i):
+            compute(i)
+        else:
+            elsewhere.append(i)
+    while elsewhere:
+        for i in list(elsewhere):
+            if finished(i):
+                elsewhere.remove(i)
+                report.skipped.append(i)
+                bar.update()
+            elif _claim(out, i):  # its process died: label it here
+                elsewhere.remove(i)
+                compute(i)
+        if elsewhere:
+            bar.set_postfix_str(f"waiting for {len(elsewhere)} labelled by another process")
+            time.sleep(poll_s)
     bar.close()
     log.info("%s: %s", out, report.summary())
     return report
