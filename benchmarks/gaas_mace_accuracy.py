@@ -24,6 +24,7 @@ Usage::
     OMP_NUM_THREADS=1 python benchmarks/gaas_mace_accuracy.py            # everything
     python benchmarks/gaas_mace_accuracy.py --stages report               # table only
     python benchmarks/gaas_mace_accuracy.py --label-order reversed        # a second labeller process
+    python benchmarks/gaas_mace_accuracy.py --stages md --cells Ga_i As_i As_Ga   # MD split over processes
 
 Two processes may label one folder (``--stages label --label-order reversed`` in
 the second): each structure is claimed before it is computed, none is computed
@@ -218,6 +219,8 @@ def main(argv=None) -> int:
     p.add_argument("--skip-ps", type=float, default=1.0, help="equilibration skipped before sampling")
     p.add_argument("--per-cell", type=int, default=2, help="snapshots per cell (6 cells)")
     p.add_argument("--label-order", choices=("forward", "reversed"), default="forward")
+    p.add_argument("--cells", nargs="+", default=None,
+                   help="MD stage only for these start cells (e.g. two processes, half each)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch/BLAS threads of this process (the AL stage uses the config's)")
     args = p.parse_args(argv)
@@ -237,7 +240,8 @@ def main(argv=None) -> int:
     model, committee, r = final_member(al_work)
     log.info("final committee member: %s (round %d)", model, r)
     if "md" in args.stages:
-        stage_md(starts, model, work, args.md_steps)
+        cells = [at for at in starts if args.cells is None or at.info["defect"] in args.cells]
+        stage_md(cells, model, work, args.md_steps)
     if "snapshots" in args.stages:
         stage_snapshots(starts, work, args.per_cell, args.skip_ps)
     if "label" in args.stages:
