@@ -41,7 +41,11 @@ final geometry plus energy, steps, wall time, start, gap and levels in its info;
 a stored reference is never recomputed), ``o2_reference.json``,
 ``dft_settings.json``, ``results.csv``, ``results.md`` (the table, also printed),
 ``summary.png``. The i-PI run folders (trajectories, resumable) go to ``--work``
-(default ``runs/sio2_vo_formation``).
+(default ``<out>/work``). They are tracked in git on purpose: the study takes
+days of 2-core time, the sessions that run it are hours long, and a fresh checkout
+keeps only tracked files, so an unfinished relaxation is committed as it stands
+and the next checkout resumes it from its last geometry (``mlh_ipi.ipi.relax``;
+a segment's wall time travels in its ``elapsed.json``). A few MB in all.
 
 Cost estimate (not measured on these cells): an SCF + forces of an 18-atom
 quartz cell at 500 Ha took ~200 s on one core (BENCHMARKS.md, cutoff study), so
@@ -51,7 +55,7 @@ study is days on 2 cores, which is why only ``--same-start`` cases start DFT fro
 scratch. Run it in the background; it resumes where it stopped::
 
     nohup python benchmarks/sio2_vo_formation.py --model examples/sio2_vo/model/best.pt \\
-        > runs/sio2_vo_formation.log 2>&1 &
+        > sio2_vo_formation.log 2>&1 &
     python benchmarks/sio2_vo_formation.py --model ... --stage mlh      # MLH only
     python benchmarks/sio2_vo_formation.py --model ... --stage dft      # DFT only (second process)
     python benchmarks/sio2_vo_formation.py --model ... --stage report   # table from what is finished
@@ -172,7 +176,8 @@ def dft_relax(start: Atoms, name: str, start_kind: str, out: Path, work: Path, s
 
 # ---------------------------------------------------------------- the study
 def run(args) -> list[dict]:
-    out, work = Path(args.out), Path(args.work)
+    out = Path(args.out)
+    work = Path(args.work) if args.work else out / "work"
     out.mkdir(parents=True, exist_ok=True)
     settings = reference_settings("mlh", args.model)
     dft_settings = settings
@@ -382,7 +387,7 @@ def main(argv=None) -> int:
     p.add_argument("--o2-energy-ev", type=float, default=None, help="skip the O2 scan")
     p.add_argument("--dft-settings", default=None, help="override the model's settings (smoke tests only)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sio2_vo_formation"))
-    p.add_argument("--work", default="runs/sio2_vo_formation")
+    p.add_argument("--work", default=None, help="i-PI run folders (default OUT/work)")
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s",

@@ -140,3 +140,19 @@ def test_progress_is_logged_once_per_new_optimiser_step(tmp_path, caplog):
     assert seen == 2
     assert len(lines) == 2 and lines[1].endswith("step 1, E = -10.750000 eV")
     assert _report_progress(tmp_path / "missing", "mlh", 5) == 5
+
+
+def test_interrupted_segment_wall_time_survives_a_copy_of_the_folder(tmp_path):
+    """A relaxation folder carried to another checkout has fresh file times; the segment's
+    wall time comes from the ``elapsed.json`` the run kept writing, not from those times."""
+    from mlh_ipi.ipi.relax import ELAPSED, _segment_wall_s
+
+    (tmp_path / "input.xml").write_text("<simulation/>")
+    out = tmp_path / "relax.out"
+    out.write_text("# step potential\n0 -1.0\n")
+    now = 1.7e9
+    os.utime(tmp_path / "input.xml", (now, now))
+    os.utime(out, (now + 5.0, now + 5.0))  # as a copy leaves them: seconds apart
+    assert _segment_wall_s(tmp_path, out) == pytest.approx(5.0)  # fallback: file times
+    (tmp_path / ELAPSED).write_text('{"wall_s": 3600.5}')
+    assert _segment_wall_s(tmp_path, out) == pytest.approx(3600.5)

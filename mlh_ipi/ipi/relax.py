@@ -11,8 +11,10 @@ same folder returns it without recomputing (resume). An interrupted run
 files move to ``segment_NN/`` and a new i-PI run starts there (``start.extxyz``)
 with the remaining step budget. The optimiser's L-BFGS history starts afresh;
 ``init.extxyz`` stays the original start. The result counts the steps, energies
-and wall time of every segment (an interrupted segment's wall time is taken from
-its file times, so it excludes the time the job was not running).
+and wall time of every segment. A running segment records its wall time so far in
+``elapsed.json`` (every progress report, ~15 s), so an interrupted segment's wall
+time survives copying the folder to another machine (file times do not; they are
+the fallback) and excludes the time the job was not running.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from mlh_ipi.ipi.inputs import geop_xml, read_properties, read_raw_extras
 
 log = logging.getLogger(__name__)
 SOCKET_PREFIX = "/tmp/ipi_"
+ELAPSED = "elapsed.json"   # wall time of the running segment so far, s
 
 
 @dataclass
@@ -102,6 +105,7 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
             while server.poll() is None:
                 if time.perf_counter() - last_report > 15:
                     reported = _report_progress(work, engine, reported)
+                    write_json(work / ELAPSED, {"wall_s": time.perf_counter() - t0})
                     last_report = time.perf_counter()
                 if client.poll() not in (None, 0):
                     raise RuntimeError(f"i-PI client failed (rc={client.returncode}):\n"
@@ -128,6 +132,7 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
                 sock.unlink()
     result = _collect(work, atoms, time.perf_counter() - t0, fmax_ev_per_a, segments)
     write_json(done, asdict(result))
+    (work / ELAPSED).unlink(missing_ok=True)
     return result
 
 
@@ -146,19 +151,33 @@ def _archive_interrupted(work: Path) -> list[dict]:
         frames = _read_ipi_xyz(pos, complete_only=True)
         n = min(len(energies), len(frames))
         if n:
-            started = (work / "input.xml").stat().st_mtime if (work / "input.xml").exists() else out.stat().st_mtime
             folder = work / f"segment_{len(segments):02d}"
             folder.mkdir(exist_ok=True)
             segments.append({"steps": n, "energies_ev": [float(e) for e in energies[:n]],
-                             "wall_s": max(0.0, out.stat().st_mtime - started),
+                             "wall_s": _segment_wall_s(work, out),
                              "last_positions": frames[n - 1].tolist(), "folder": folder.name})
-            for f in [*work.glob("relax.*"), work / "input.xml", work / "ipi.log", work / "client.log"]:
+            for f in [*work.glob("relax.*"), work / "input.xml", work / "ipi.log", work / "client.log",
+                      work / ELAPSED]:
                 if f.exists():
                     f.rename(folder / f.name)
             write_json(index, segments)
-    for old in work.glob("relax.*"):
-        old.unlink()  # a run that never completed a step leaves nothing worth keeping
+    for old in [*work.glob("relax.*"), work / ELAPSED]:
+        if old.exists():
+            old.unlink()  # a run that never completed a step leaves nothing worth keeping
     return segments
+
+
+def _segment_wall_s(work: Path, out: Path) -> float:
+    """Wall time (s) of an interrupted segment: the last ``elapsed.json`` it wrote, else
+    the span of its file times (input written -> last i-PI output)."""
+    elapsed = work / ELAPSED
+    if elapsed.exists():
+        try:
+            return float(json.loads(elapsed.read_text())["wall_s"])
+        except (ValueError, KeyError):
+            pass
+    started = (work / "input.xml").stat().st_mtime if (work / "input.xml").exists() else out.stat().st_mtime
+    return max(0.0, out.stat().st_mtime - started)
 
 
 def _report_progress(work: Path, engine: str, reported: int = 0) -> int:
