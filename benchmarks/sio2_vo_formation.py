@@ -84,7 +84,7 @@ from ase.io import read, write
 
 from mlh_ipi.atomic_io import atomic_path, write_json, write_text
 from mlh_ipi.dft.settings import DFTSettings
-from mlh_ipi.ipi.relax import RelaxResult
+from mlh_ipi.ipi.relax import load_result
 from mlh_ipi.structures.compare import SPHERE_RADII_A, delta_q, sphere_mae
 from mlh_ipi.structures.sio2 import bridging_oxygens, make_oxygen_vacancy
 from mlh_ipi.threads import configure_threads
@@ -215,7 +215,7 @@ def run(args) -> list[dict]:
             mlh_host = table.host
         elif (mlh_dir / "host" / "result.json").exists():
             # the MLH host finished before its vacancies: enough to start the DFT host from it
-            mlh_host = RelaxResult(**json.loads((mlh_dir / "host" / "result.json").read_text()))
+            mlh_host = load_result(mlh_dir / "host")
         dft_host = None
         if args.stage in ("all", "dft") and (args.dft_host_start == "input" or mlh_host is not None):
             start = host if args.dft_host_start == "input" else mlh_host.atoms()

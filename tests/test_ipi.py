@@ -156,3 +156,19 @@ def test_interrupted_segment_wall_time_survives_a_copy_of_the_folder(tmp_path):
     assert _segment_wall_s(tmp_path, out) == pytest.approx(5.0)  # fallback: file times
     (tmp_path / ELAPSED).write_text('{"wall_s": 3600.5}')
     assert _segment_wall_s(tmp_path, out) == pytest.approx(3600.5)
+
+
+def test_a_finished_relaxation_folder_that_moved_still_finds_its_final_structure(tmp_path):
+    """result.json stores the path of final.extxyz; after the folder moves (another checkout)
+    the result is read from the file next to it."""
+    from mlh_ipi.ipi.relax import load_result
+
+    at = bulk("Si", "diamond", a=5.43)
+    write(tmp_path / "final.extxyz", at, format="extxyz")
+    (tmp_path / "result.json").write_text(json.dumps(
+        {"energy_ev": -1.0, "energies_ev": [-0.5, -1.0], "fmax_ev_per_a": 0.01, "steps": 2,
+         "converged": True, "wall_s": 3.0, "extras": {},
+         "final_structure": "/elsewhere/checkout/relax/final.extxyz"}))
+    res = load_result(tmp_path)
+    assert Path(res.final_structure) == tmp_path / "final.extxyz"
+    assert np.allclose(res.atoms().positions, at.positions)

@@ -65,7 +65,7 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
     work = Path(workdir)
     done = work / "result.json"
     if done.exists():
-        return RelaxResult(**json.loads(done.read_text()))
+        return load_result(work)
     work.mkdir(parents=True, exist_ok=True)
     init = work / "init.extxyz"
     segments = _archive_interrupted(work)
@@ -134,6 +134,16 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
     write_json(done, asdict(result))
     (work / ELAPSED).unlink(missing_ok=True)
     return result
+
+
+def load_result(workdir: str | Path) -> RelaxResult:
+    """The ``result.json`` of a finished relaxation folder. A folder that moved (another
+    checkout, another machine) finds its ``final.extxyz`` next to the result."""
+    work = Path(workdir)
+    res = RelaxResult(**json.loads((work / "result.json").read_text()))
+    if not Path(res.final_structure).exists() and (work / "final.extxyz").exists():
+        res.final_structure = str(work / "final.extxyz")
+    return res
 
 
 def _archive_interrupted(work: Path) -> list[dict]:
