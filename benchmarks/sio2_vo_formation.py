@@ -54,11 +54,15 @@ unrelaxed vacancy (tens to a hundred evaluations) many hours; the full default
 study is days on 2 cores, which is why only ``--same-start`` cases start DFT from
 scratch. Run it in the background; it resumes where it stopped::
 
-    nohup python benchmarks/sio2_vo_formation.py --model examples/sio2_vo/model/best.pt \\
-        > sio2_vo_formation.log 2>&1 &
-    python benchmarks/sio2_vo_formation.py --model ... --stage mlh      # MLH only
-    python benchmarks/sio2_vo_formation.py --model ... --stage dft      # DFT only (second process)
-    python benchmarks/sio2_vo_formation.py --model ... --stage report   # table from what is finished
+    # two cores: MLH on one (then DFT there too), DFT on the other
+    (python benchmarks/sio2_vo_formation.py --stage mlh --threads 1; \\
+     python benchmarks/sio2_vo_formation.py --stage dft --threads 1) > mlh.log 2>&1 &
+    python benchmarks/sio2_vo_formation.py --stage dft --threads 1 > dft.log 2>&1 &
+    python benchmarks/sio2_vo_formation.py --stage report   # table from what is finished
+
+Several ``--stage dft`` processes share the DFT relaxations: each claims a case
+before relaxing it (``work/dft/NAME.claim``) and skips cases other live processes
+hold, so none is done twice.
 
 Smoke test on a tiny case (numbers meaningless; ``--dft-settings`` overrides the
 model's settings for the DFT side and is flagged in the output)::
@@ -83,6 +87,7 @@ from ase import Atoms
 from ase.io import read, write
 
 from mlh_ipi.atomic_io import atomic_path, write_json, write_text
+from mlh_ipi.claims import release, try_claim
 from mlh_ipi.dft.settings import DFTSettings
 from mlh_ipi.ipi.relax import load_result
 from mlh_ipi.structures.compare import SPHERE_RADII_A, delta_q, sphere_mae
@@ -160,18 +165,33 @@ def load_reference(path: Path, settings: DFTSettings) -> Atoms | None:
 
 
 def dft_relax(start: Atoms, name: str, start_kind: str, out: Path, work: Path, settings: DFTSettings,
-              settings_file: Path, args, defect_atoms=None) -> Atoms:
+              settings_file: Path, args, defect_atoms=None) -> Atoms | None:
+    """The stored DFT reference of case ``name``, relaxing it first if needed.
+
+    None when another live process holds the relaxation (``work/dft/NAME.claim``,
+    :mod:`mlh_ipi.claims`): several ``--stage dft`` processes share the cases."""
     path = ref_path(out, name)
     done = load_reference(path, settings)
     if done is not None:
         log.info("DFT %s: stored reference, not recomputed", name)
         return done
-    log.info("DFT %s (%d atoms, start %s): relaxing through i-PI", name, len(start), start_kind)
-    res = relax_checked(start, work / "dft" / name, engine="dft", settings_json=str(settings_file),
-                        optimizer=args.optimizer, fmax_ev_per_a=args.fmax, max_steps=args.max_steps,
-                        defect_atoms=defect_atoms)
-    log.info("DFT %s: E = %.4f eV, %d steps, %.0f s", name, res.energy_ev, res.steps, res.wall_s)
-    return store_reference(path, res, start_kind, settings)
+    claim = work / "dft" / f"{name}.claim"
+    claim.parent.mkdir(parents=True, exist_ok=True)
+    if not try_claim(claim):
+        log.info("DFT %s: being relaxed by another process (%s), skipped", name, claim.name)
+        return None
+    try:
+        done = load_reference(path, settings)  # finished by another process meanwhile
+        if done is not None:
+            return done
+        log.info("DFT %s (%d atoms, start %s): relaxing through i-PI", name, len(start), start_kind)
+        res = relax_checked(start, work / "dft" / name, engine="dft", settings_json=str(settings_file),
+                            optimizer=args.optimizer, fmax_ev_per_a=args.fmax, max_steps=args.max_steps,
+                            defect_atoms=defect_atoms)
+        log.info("DFT %s: E = %.4f eV, %d steps, %.0f s", name, res.energy_ev, res.steps, res.wall_s)
+        return store_reference(path, res, start_kind, settings)
+    finally:
+        release(claim)
 
 
 # ---------------------------------------------------------------- the study

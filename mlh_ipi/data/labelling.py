@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from ase import Atoms
 from tqdm.auto import tqdm
 
 from mlh_ipi.atomic_io import write_json
+from mlh_ipi.claims import release, try_claim
 from mlh_ipi.data.labelfile import SUFFIX, label_files, read_label, write_label
 from mlh_ipi.dft.settings import DFTSettings, check_compatible
 
@@ -64,50 +63,12 @@ def _check_manifest(out: Path, settings: DFTSettings, source: str, n: int) -> No
 
 
 def _claim(out: Path, index: int) -> bool:
-    """Claim structure ``index`` for this process (``NNNNNN.claim``, created exclusively).
-
-    False while another live process on this host holds the claim; a claim left by a
-    process that died (or by this one) is taken over."""
-    path = out / f"{index:06d}.claim"
-    me = {"pid": os.getpid(), "host": socket.gethostname()}
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if _claim_holder_alive(path):
-                return False
-            path.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as fh:
-            json.dump(me, fh)
-        return True
-    return False
+    """Claim structure ``index`` for this process (``NNNNNN.claim``, :mod:`mlh_ipi.claims`)."""
+    return try_claim(_claim_path(out, index))
 
 
-def _claim_holder_alive(path: Path) -> bool:
-    """Whether the process named in claim file ``path`` may still be working on it.
-
-    A claim from another host cannot be checked and counts as alive (delete the
-    file by hand if that job is gone)."""
-    try:
-        holder = json.loads(path.read_text())
-    except (OSError, ValueError):  # being written by a process starting now, or just removed
-        try:
-            return time.time() - path.stat().st_mtime < 60
-        except OSError:
-            return False
-    if holder.get("host") != socket.gethostname():
-        return True
-    pid = int(holder.get("pid", -1))
-    if pid == os.getpid():
-        return False  # this process's own leftover
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        return True
-    return True
+def _claim_path(out: Path, index: int) -> Path:
+    return out / f"{index:06d}.claim"
 
 
 def failed_indices(out: Path) -> set[int]:
@@ -187,7 +148,7 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
                 fh.write(json.dumps({"index": i, "reason": reason, "time": time.time(),
                                      "traceback": traceback.format_exc(limit=3)}) + "\n")
         finally:
-            (out / f"{i:06d}.claim").unlink(missing_ok=True)
+            release(_claim_path(out, i))
         bar.update()
 
     elsewhere: list[int] = []  # claimed by another live process: wait for it at the end
