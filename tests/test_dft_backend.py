@@ -26,6 +26,30 @@ def _si2():
     return at
 
 
+@pytest.mark.parametrize("smearing", [None, 0.1])
+def test_compact_label_recomputes_overlap_eigenvalues_and_density(tmp_path, si2_label, smearing):
+    """A compact file keeps E, F and H; S, S_ij(R), the eigenvalues and D come back from
+    PySCF with the SCF's own occupation rule (integer or Fermi-Dirac) and match the SCF."""
+    lab = si2_label if smearing is None else label_from_scf(
+        run_scf(_si2(), DFTSettings(ke_cutoff=40.0, precision=1e-9, conv_tol=1e-10, smearing=smearing)))
+    full = write_label(tmp_path / "full", lab)
+    small = write_label(tmp_path / "small", lab, compact=True)
+    assert small.stat().st_size * 5 < full.stat().st_size
+    back = read_label(small)
+    np.testing.assert_allclose(back.hamiltonian_ha, lab.hamiltonian_ha, atol=1e-6 * np.abs(lab.hamiltonian_ha).max())
+    np.testing.assert_allclose(back.overlap, lab.overlap, atol=1e-12)
+    np.testing.assert_array_equal(back.overlap_pairs, lab.overlap_pairs)
+    assert all(np.allclose(a, b, atol=1e-12) for a, b in zip(back.overlap_blocks, lab.overlap_blocks))
+    np.testing.assert_allclose(back.mo_energy_ha, lab.mo_energy_ha, atol=1e-5)
+    np.testing.assert_allclose(back.density_matrix, lab.density_matrix, atol=1e-5)
+    assert np.trace(back.density_matrix @ back.overlap) == pytest.approx(lab.nelectron, abs=1e-8)
+    np.testing.assert_array_equal(back.forces_ev_per_a, lab.forces_ev_per_a)
+    assert back.energy_ev == lab.energy_ev and back.settings == lab.settings and back.layout == lab.layout
+    occ = np.linalg.eigvals(back.density_matrix @ back.overlap).real  # the occupations f_n
+    fractional = (occ > 1e-6) & (occ < 2 - 1e-6)
+    assert fractional.any() == (smearing is not None)  # Fermi-Dirac tails only with smearing
+
+
 @pytest.mark.slow
 def test_image_resolved_full_3x3x3(si2_scf):
     """All 27 images; slower (54-atom supercell) version of the identity below."""

@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from ase import Atoms
 from ase.build import bulk
 from ase.io import write
@@ -163,3 +164,30 @@ def test_scf_starts_from_the_last_density_of_the_same_species_list(tmp_path):
     sic_label = read_label(label_files(tmp_path / "a")[1])
     np.testing.assert_allclose(guesses[0], cold.density_matrix)  # the last Si density (folder order)
     np.testing.assert_allclose(guesses[1], sic_label.density_matrix)
+
+
+def test_compact_batch_feeds_exports_and_scf_guesses_like_full_labels(tmp_path):
+    """A compact folder is a drop-in: MACE export and the next batch's SCF guess read it."""
+    from mlh_ipi.forcefield.export import export_labels
+
+    frames = _frames(2)
+    label_batch(frames, tmp_path / "full", CHEAP, progress=False)
+    label_batch(frames, tmp_path / "compact", CHEAP, progress=False, compact=True)
+    full, compact = label_files(tmp_path / "full"), label_files(tmp_path / "compact")
+    assert sum(f.stat().st_size for f in compact) * 5 < sum(f.stat().st_size for f in full)
+    a = export_labels([tmp_path / "full"], tmp_path / "full.extxyz")
+    b = export_labels([tmp_path / "compact"], tmp_path / "compact.extxyz")
+    for x, y in zip(a, b):  # two SCF runs of one structure: equal to round-off
+        assert x.info["REF_energy"] == pytest.approx(y.info["REF_energy"], abs=1e-8)
+        np.testing.assert_allclose(x.arrays["REF_forces"], y.arrays["REF_forces"], atol=1e-6)
+
+    guesses = []
+
+    def refuse(atoms, settings, dm0=None):
+        guesses.append(dm0)
+        raise RuntimeError("not labelled")
+
+    label_batch(frames[:1], tmp_path / "next", CHEAP, progress=False, labeller=refuse,
+                guess_from=[tmp_path / "compact"])
+    last = read_label(full[-1])
+    np.testing.assert_allclose(guesses[0], last.density_matrix, atol=5e-3)  # 30 Ha, conv_tol 1e-7

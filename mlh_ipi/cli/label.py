@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", type=Path, help="extxyz (or any ASE-readable) file, all frames are labelled")
     p.add_argument("--out", type=Path, required=True, help="output folder of .label.npz files")
     p.add_argument("--retry-failed", action="store_true", help="retry structures recorded as failed")
+    p.add_argument("--compact", action="store_true",
+                   help="keep E, F and H only (~10x smaller files; S, D and eigenvalues are recomputed on read)")
     add_dft_arguments(p)
     p.set_defaults(func=run)
 
@@ -27,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     frames = read(args.input, index=":")
     settings = settings_from_args(args)
     report = label_batch(frames, args.out, settings, source=str(args.input),
-                         retry_failed=args.retry_failed)
+                         retry_failed=args.retry_failed, compact=args.compact)
     print(report.summary())
     for i, reason in sorted(report.failed.items()):
         print(f"  failed {i}: {reason}")

@@ -93,7 +93,8 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
                 source: str = "", retry_failed: bool = False,
                 labeller: Callable | None = None, progress: bool = True,
                 order: Sequence[int] | None = None,
-                guess_from: Sequence[str | Path] = (), poll_s: float = 5.0) -> BatchReport:
+                guess_from: Sequence[str | Path] = (), poll_s: float = 5.0,
+                compact: bool = False) -> BatchReport:
     """Label every structure into ``out``; resume-safe and failure-tolerant.
 
     ``labeller(atoms, settings, dm0=None) -> Label`` defaults to ``mlh_ipi.dft.label.label``.
@@ -112,6 +113,9 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
     labelled, waiting (``poll_s`` seconds between checks) for claims held by other
     live processes and taking over those of processes that died. Indices and file
     names do not depend on the order.
+
+    ``compact`` writes compact label files (E, F and H only, the rest recomputed on
+    read; :mod:`mlh_ipi.data.labelfile`).
     """
     if labeller is None:
         from mlh_ipi.dft.label import label as labeller
@@ -135,7 +139,7 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
             lab = labeller(atoms, settings, dm0=guesses.get(species))
             guesses[species] = lab.density_matrix
             lab.info.setdefault("source_index", i)
-            write_label(label_path(out, i), lab)
+            write_label(label_path(out, i), lab, compact=compact)
             report.done.append(i)
             log.info("labelled %d (%s) in %.1f s", i, atoms.get_chemical_formula(), time.perf_counter() - t0)
         except KeyboardInterrupt:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import platform
 import time
+
 import numpy as np
 from ase import Atoms
 
 from mlh_ipi.dft.basis import orbital_layout
+from mlh_ipi.dft.cell import build_cell
 from mlh_ipi.dft.realspace import OVERLAP_BLOCK_THRESHOLD, overlap_blocks
-from mlh_ipi.dft.scf import SCFResult, run_scf
+from mlh_ipi.dft.scf import SCFResult, make_mean_field, run_scf
 from mlh_ipi.dft.settings import DFTSettings
 from mlh_ipi.dft.types import Label
 
@@ -67,6 +69,33 @@ def label(atoms: Atoms, settings: DFTSettings | None = None, dm0: np.ndarray | N
     """
     settings = settings or DFTSettings()
     return label_from_scf(run_scf(atoms, settings, dm0=dm0), with_forces=with_forces)
+
+
+def derived_matrices(symbols, positions_a: np.ndarray, cell_a: np.ndarray, hamiltonian_ha: np.ndarray,
+                     settings: DFTSettings, overlap_threshold: float = OVERLAP_BLOCK_THRESHOLD) -> dict:
+    """What a label holds besides E, F and H, recomputed from the structure and H (no SCF).
+
+    Returns ``overlap`` (S^Γ), ``overlap_pairs``/``overlap_blocks`` (S_ij(R)), both
+    exact two-centre integrals; ``mo_energy_ha`` and ``density_matrix`` from
+    H c = ε S c with the occupations of the SCF's own mean-field object (integer, or
+    Fermi-Dirac with ``settings.smearing``); ``nelectron``. At the SCF's H these
+    equal the SCF's eigenvalues and density.
+    """
+    atoms = Atoms(list(symbols), positions=np.asarray(positions_a, float), cell=np.asarray(cell_a, float),
+                  pbc=True)
+    cell = build_cell(atoms, settings)
+    layout = orbital_layout(cell, settings.basis)
+    mf = make_mean_field(cell, settings)
+    s = np.asarray(mf.get_ovlp())
+    h = np.asarray(hamiltonian_ha, dtype=float)
+    if h.shape != s.shape:
+        raise ValueError(f"H is {h.shape}, the basis gives {s.shape}: label and settings disagree")
+    mo_energy, mo_coeff = mf.eig(h, s)
+    mo_occ = mf.get_occ(mo_energy, mo_coeff)
+    pairs, blocks = overlap_blocks(cell, layout.atom_offsets(list(symbols)), overlap_threshold)
+    return {"overlap": s, "overlap_pairs": pairs, "overlap_blocks": blocks,
+            "mo_energy_ha": np.asarray(mo_energy), "nelectron": int(cell.nelectron),
+            "density_matrix": np.asarray(mf.make_rdm1(mo_coeff, mo_occ))}
 
 
 def provenance(scf: SCFResult, **timings: float) -> dict:

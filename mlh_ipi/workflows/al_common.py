@@ -128,12 +128,14 @@ def read_structures(path: Path, what: str) -> list[Atoms]:
 
 
 def label_frames(frames: Sequence[Atoms], out: Path, dft: DFTSettings, source: str,
-                 progress: bool) -> None:
+                 progress: bool, compact: bool = False) -> None:
     """DFT labels of ``frames`` into ``out`` (:func:`~mlh_ipi.data.labelling.label_batch`,
-    resumable); structures that fail are logged and recorded in ``out/failures.jsonl``.
-    The sibling label folders (earlier rounds, the test set) seed the SCF guesses."""
+    resumable; ``compact`` files keep E, F and H only); structures that fail are logged
+    and recorded in ``out/failures.jsonl``. The sibling label folders (earlier rounds,
+    the test set) seed the SCF guesses."""
     earlier = sorted(p for p in out.parent.iterdir() if p.is_dir()) if out.parent.is_dir() else []
-    report = label_batch(frames, out, dft, source=source, progress=progress, guess_from=earlier)
+    report = label_batch(frames, out, dft, source=source, progress=progress, guess_from=earlier,
+                         compact=compact)
     if report.failed:
         log.warning("%s: %d structures failed DFT (see %s/failures.jsonl)", out, len(report.failed), out)
 
@@ -302,7 +304,8 @@ class RoundStages:
 
     def label(self, r: int, frames: list[Atoms], out: Path) -> None:
         """DFT labels of round ``r``'s selection ``frames`` into ``out`` (resumable)."""
-        label_frames(frames, out, self.cfg.dft, f"{self.name} round {r} selection", self.progress)
+        label_frames(frames, out, self.cfg.dft, f"{self.name} round {r} selection", self.progress,
+                     compact=self.cfg.compact_labels)
 
     def write_curve(self, history: list[dict]) -> None:
         """``learning_curve.csv`` and ``.png`` of ``history``."""

@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 STATE, CONFIG, CURVE = common.STATE, common.CONFIG, common.CURVE
 STAGES = ("train", "evaluate", "explore", "label")
 # may change between runs of one work folder
-RESUMABLE_CHANGES = ("max_rounds", "threads")
+RESUMABLE_CHANGES = ("max_rounds", "threads", "compact_labels")
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,7 @@ class ALConfig(WorkdirPaths):
     mace_seed: int = 0
     max_rounds: int = 3
     threads: int = 1
+    compact_labels: bool = False  # label files keep E, F and H only (~10x smaller; data/labelfile.py)
     base_dir: str = "."  # folder relative paths are resolved against (the config file's)
 
     def __post_init__(self) -> None:
@@ -344,10 +345,12 @@ def run_active_learning(cfg: ALConfig, progress: bool = True) -> dict:
         starts = _start_structures(cfg)
         log.info("labelling %d initial and %d test snapshots", cfg.start.count, cfg.test.count)
         common.label_frames(_rattled(starts, cfg.start.count, cfg.start.rattle_std, cfg.start.seed),
-                            work / "labels" / "initial", cfg.dft, "al-mace initial snapshots", progress)
+                            work / "labels" / "initial", cfg.dft, "al-mace initial snapshots", progress,
+                            compact=cfg.compact_labels)
         if cfg.test.count:
             common.label_frames(_rattled(starts, cfg.test.count, cfg.test.rattle_std, cfg.test.seed),
-                                work / "labels" / "test", cfg.dft, "al-mace test snapshots", progress)
+                                work / "labels" / "test", cfg.dft, "al-mace test snapshots", progress,
+                                compact=cfg.compact_labels)
         common.finish_preparation(work, state, _training_label_dirs(cfg, work, 0),
                                   _test_label_dirs(cfg, work))
 

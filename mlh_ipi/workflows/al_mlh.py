@@ -72,7 +72,7 @@ from mlh_ipi.workflows.toml_config import read_toml
 log = logging.getLogger(__name__)
 
 STATE, CONFIG, CURVE = common.STATE, common.CONFIG, common.CURVE
-RESUMABLE_CHANGES = ("max_rounds",)
+RESUMABLE_CHANGES = ("max_rounds", "compact_labels")
 
 
 # ---------------------------------------------------------------------------- building blocks
@@ -240,6 +240,7 @@ class ALMLHConfig(WorkdirPaths):
     group_keys: tuple[str, ...] = ("defect", "temperature_k")
     committee: int = 2
     max_rounds: int = 3
+    compact_labels: bool = False  # label files keep E, F and H only (~10x smaller; data/labelfile.py)
     initial: InitialConfig = field(default_factory=InitialConfig)
     test: TestConfig = field(default_factory=TestConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
@@ -460,9 +461,9 @@ def run_active_learning(cfg: ALMLHConfig, progress: bool = True) -> dict:
                  len(state["initial"]))
         if state["test"]:
             common.label_frames([pool[i] for i in state["test"]], work / "labels" / "test", cfg.dft,
-                                "al-mlh test set", progress)
+                                "al-mlh test set", progress, compact=cfg.compact_labels)
         common.label_frames([pool[i] for i in state["initial"]], work / "labels" / "initial", cfg.dft,
-                            "al-mlh initial k-means set", progress)
+                            "al-mlh initial k-means set", progress, compact=cfg.compact_labels)
         common.finish_preparation(work, state, _training_dirs(cfg, work, 0), _test_paths(cfg, work))
 
     state = common.run_rounds(work, state, cfg.max_rounds, _Stages(cfg, work, progress, state, pool))
