@@ -26,6 +26,14 @@ Usage::
     python benchmarks/gaas_mace_accuracy.py --label-order reversed        # a second labeller process
     python benchmarks/gaas_mace_accuracy.py --stages md --cells Ga_i As_i As_Ga   # MD split over processes
 
+Work folders (default ``--out``/``work``, tracked in git like the formation study's,
+because fresh checkouts drop ignored files and this run spans sessions): ``al/``
+(the AL run, compact labels), and per final model ``check_round_RRR/`` (``md/``,
+``snapshots.extxyz``, ``labels/``), so a model from a later AL round never mixes
+with snapshots of an earlier one. Its ``.gitignore`` leaves out MACE checkpoints,
+logs and compiled models (an unfinished training restarts; a finished one keeps
+its ``mace.model``).
+
 Two processes may label one folder (``--stages label --label-order reversed`` in
 the second): each structure is claimed before it is computed, none is computed
 twice, and each process waits for the other's claims before the report.
@@ -105,7 +113,7 @@ def stage_label(snapshots: Path, work: Path, settings, order: str) -> Path:
     frames = read(snapshots, index=":")
     idx = list(range(len(frames)))
     rep = label_batch(frames, work / "labels", settings, source=str(snapshots),
-                      order=idx[::-1] if order == "reversed" else idx)
+                      order=idx[::-1] if order == "reversed" else idx, compact=True)
     log.info("labels: %s", rep.summary())
     return work / "labels"
 
@@ -213,7 +221,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", type=Path, default=ROOT / "examples" / "al_mace" / "gaas64_q3.toml")
     p.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
-    p.add_argument("--work", type=Path, default=ROOT / "runs" / "gaas_mace")
+    p.add_argument("--work", type=Path, default=None,
+                   help="production-check folders (default OUT/work; the AL folder is the config's)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gaas_mace_accuracy")
     p.add_argument("--md-steps", type=int, default=3000, help="1 fs steps of production MD per cell")
     p.add_argument("--skip-ps", type=float, default=1.0, help="equilibration skipped before sampling")
@@ -232,13 +241,13 @@ def main(argv=None) -> int:
     configure_threads(args.threads)
     cfg = load_config(args.config)
     al_work = cfg.path(cfg.workdir)
-    work = args.work.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     starts = read(cfg.path(cfg.start.structures), index=":")
     if "al" in args.stages:
         run_active_learning(cfg, progress=True)
     model, committee, r = final_member(al_work)
     log.info("final committee member: %s (round %d)", model, r)
+    work = ((args.work or args.out / "work") / f"check_round_{r:03d}").resolve()
     if "md" in args.stages:
         cells = [at for at in starts if args.cells is None or at.info["defect"] in args.cells]
         stage_md(cells, model, work, args.md_steps)

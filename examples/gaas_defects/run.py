@@ -14,7 +14,7 @@ Stages (work folder ``runs/gaas_defects`` by default, git-ignored):
                 (vacancy: the four dangling-bond neighbours), used for level picking.
 ``mace``        committee active learning of the MACE force field
                 (``examples/al_mace/gaas64_q3.toml``, ``mlh-ipi al-mace``; its work
-                folder ``runs/gaas_mace/al`` is shared with
+                folder ``benchmarks/results/gaas_mace_accuracy/work/al`` is shared with
                 ``benchmarks/gaas_mace_accuracy.py``, so neither redoes the other's
                 labels); the final committee member drives every MD below.
 ``pool``        LAMMPS + MACE NVT MD (``lammps_inputs/md_nvt_langevin.in``) per cell at
