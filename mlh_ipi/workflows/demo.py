@@ -112,6 +112,10 @@ def run_demo(opt: DemoOptions) -> dict:
     row = table.rows[0]
     _stage(3, "formation energy")
     print(table.markdown(), flush=True)
+    vo_state = vacancy_state(row.final_structure, defect_si, opt)
+    print(f"  relaxed V_O: occupied state with the most weight on the two Si at E - VBM = "
+          f"{vo_state['si_si_state_ev']:.3f} eV ({_where(vo_state['si_si_state_ev'], vo_state['gap_ev'])}; "
+          f"weight {vo_state['si_si_weight']:.2f}, {vo_state['uniform_weight']:.2f} if spread evenly)", flush=True)
 
     _stage(4, f"LAMMPS + MACE MD at {', '.join(f'{t:g}' for t in opt.temperatures)} K with the MLH hook "
               f"(every {opt.stream_every} steps)")
@@ -135,7 +139,7 @@ def run_demo(opt: DemoOptions) -> dict:
     opt.report.mkdir(parents=True, exist_ok=True)
     plots = {
         "relaxation": _plot_relaxation(table, opt.report / "relaxation.png"),
-        "levels": _plot_levels(row.final_structure, defect_si, opt, opt.report / "levels.png"),
+        "levels": _plot_levels(vo_state, opt.report / "levels.png"),
     }
     for src_name, name in (("gap_vs_temperature.png", "gap_vs_T.png"),
                            ("defect_levels_vs_temperature.png", "levels_vs_T.png"),
@@ -151,6 +155,8 @@ def run_demo(opt: DemoOptions) -> dict:
         "relax_steps_vacancy": row.steps, "relax_steps_host": table.host.steps,
         "band_gap_relaxed_vo_ev": row.band_gap_ev, "defect_levels_above_vbm_ev": row.defect_levels_above_vbm_ev,
         "band_gap_relaxed_host_ev": table.host.extras.get("band_gap"),
+        "si_si_state_above_vbm_ev": vo_state["si_si_state_ev"], "si_si_state_weight": vo_state["si_si_weight"],
+        "uniform_weight": vo_state["uniform_weight"],
         "energy_o2_ev": table.energy_o2_ev,
         "temperature_stats": stats, "stream_counters": asdict(state.counters),
         "timings_s": timings, "plots": {k: str(v) for k, v in plots.items() if v},
@@ -159,6 +165,26 @@ def run_demo(opt: DemoOptions) -> dict:
     write_text(opt.report / "summary.md", _markdown(summary, table, opt))
     print(f"report written to {opt.report / 'summary.md'} ({timings['total_s']:.0f} s)", flush=True)
     return summary
+
+
+def _where(level_ev: float, gap_ev: float) -> str:
+    """Where a level (eV above the VBM) lies: in the gap, or in a band."""
+    if level_ev < 0:
+        return "inside the valence band"
+    return "in the gap" if level_ev < gap_ev else "inside the conduction band"
+
+
+def _levels_sentence(s: dict) -> str:
+    levels = s["defect_levels_above_vbm_ev"]
+    picked = (f"in-gap defect level(s) {', '.join(f'{x:.3f}' for x in levels)} eV above the VBM. " if levels
+              else "no state passes the in-gap localisation test. ")
+    where = _where(s["si_si_state_above_vbm_ev"], s["band_gap_relaxed_vo_ev"])
+    state = (f"The occupied state with the most weight on the vacancy's two Si "
+             f"({s['si_si_state_weight']:.2f}; {s['uniform_weight']:.2f} if spread evenly) lies at "
+             f"E - VBM = {s['si_si_state_above_vbm_ev']:.3f} eV ({where})")
+    if s["si_si_state_weight"] < SI_SI_LOCALISED:
+        state += ": this model gives no localised Si-Si state at the relaxed geometry"
+    return picked + state + "."
 
 
 def _markdown(s: dict, table, opt: DemoOptions) -> str:
@@ -171,7 +197,7 @@ def _markdown(s: dict, table, opt: DemoOptions) -> str:
         table.markdown(), "",
         f"E_f = E(V_O) - E(host) + E(O2)/2 = **{s['formation_energy_ev']:.3f} eV** (O-rich). "
         f"Relaxed host gap {s['band_gap_relaxed_host_ev']:.3f} eV; V_O gap {s['band_gap_relaxed_vo_ev']:.3f} eV, "
-        f"defect level(s) {', '.join(f'{x:.3f}' for x in s['defect_levels_above_vbm_ev']) or 'none'} eV above the VBM.",
+        + _levels_sentence(s),
         "", "![relaxation](relaxation.png) ![levels](levels.png)", "",
         "## Finite temperature (LAMMPS + MACE MD, MLH on the fly)", "",
         "| T (K) | snapshots | gap (eV) | thermal std (eV) | level above VBM (eV) | thermal std (eV) |",
@@ -217,36 +243,69 @@ def _vacancy_trace(table) -> list[float]:
     return []
 
 
-def _plot_levels(structure: str, defect_si: list[int], opt: DemoOptions, path: Path) -> Path:
-    """Gamma eigenvalues of the relaxed V_O cell near the gap (MLH), the defect level highlighted."""
-    import matplotlib
+SI_SI_SEARCH_EV = 6.0    # eV below the VBM searched for the V_O Si-Si bonding state
+SI_SI_LOCALISED = 0.3    # its weight on the two Si to count as localised (the in-gap test's threshold)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def vacancy_state(structure: str, defect_si: list[int], opt: DemoOptions) -> dict:
+    """Gamma levels of the relaxed V_O cell (MLH) and its Si-Si state.
+
+    The Si-Si state is the occupied state (within ``SI_SI_SEARCH_EV`` below the VBM or
+    above it) with the largest Mulliken weight on the two Si atoms of the vacancy: the
+    bonding state that holds the two electrons of a neutral V_O. It is reported whether
+    or not it passes the in-gap test of the defect-level columns (it may sit in the
+    valence band), with its weight and the weight an evenly spread state would have
+    (``uniform_weight``), so a model that gives no localised state says so. Energies
+    in eV relative to the host-like VBM.
+    """
     from ase.io import read
 
     from mlh_ipi.calculator import MLHCalculator
-    from mlh_ipi.dft.cell import gamma_overlap
+    from mlh_ipi.dft.cell import gamma_overlap, valence_electrons
+    from mlh_ipi.electronic.defect_levels import atom_weights
     from mlh_ipi.electronic.eigen import solve
     from mlh_ipi.units import HARTREE
 
     atoms = read(structure)
     calc = MLHCalculator(opt.mlh_model, mode="h_only", defect_atoms=defect_si)
     calc.calculate(atoms, properties=[])
-    graph = calc.model.graph(atoms.get_chemical_symbols(), atoms.get_positions(), atoms.cell.array)
-    e, _ = solve(calc.model.predict_gamma(graph), gamma_overlap(atoms, calc.settings))
-    e = e * HARTREE - calc.electronic["vbm"]
-    window = (e > -6) & (e < calc.electronic["band_gap"] + 4)
+    symbols = atoms.get_chemical_symbols()
+    graph = calc.model.graph(symbols, atoms.get_positions(), atoms.cell.array)
+    s = gamma_overlap(atoms, calc.settings)
+    e, c = solve(calc.model.predict_gamma(graph), s)
+    nocc = valence_electrons(symbols, calc.settings) // 2
+    vbm = calc.electronic["vbm"]
+    rel = e * HARTREE - vbm
+    occupied = np.flatnonzero((np.arange(len(e)) < nocc) & (rel > -SI_SI_SEARCH_EV))
+    w = atom_weights(c[:, occupied], s, calc.model.layout.atom_offsets(symbols))[:, defect_si].sum(axis=1)
+    k = int(occupied[np.argmax(w)])
+    return {"levels_rel_vbm_ev": rel.tolist(), "gap_ev": calc.electronic["band_gap"],
+            "in_gap_levels_ev": list(calc.electronic["defect_levels_above_vbm"]),
+            "si_si_state_ev": float(rel[k]), "si_si_weight": float(w.max()),
+            "uniform_weight": len(defect_si) / len(atoms)}
+
+
+def _plot_levels(state: dict, path: Path) -> Path:
+    """Gamma eigenvalues of the relaxed V_O cell near the gap (MLH), the Si-Si state highlighted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    e = np.asarray(state["levels_rel_vbm_ev"])
+    window = (e > -6) & (e < state["gap_ev"] + 4)
     fig, ax = plt.subplots(figsize=(3.5, 4.5))
     ax.hlines(e[window], 0, 1, colors="0.4", lw=0.8)
-    for lv in calc.electronic["defect_levels_above_vbm"]:
-        ax.hlines(lv, 0, 1, colors="C3", lw=2.5, label="V_O level")
-    ax.axhspan(0, calc.electronic["band_gap"], color="C0", alpha=0.08, label="host-like gap")
+    for lv in state["in_gap_levels_ev"]:
+        ax.hlines(lv, 0, 1, colors="C3", lw=2.5, label="V_O level (in gap)")
+    ax.hlines(state["si_si_state_ev"], 0, 1, colors="C1", lw=1.8, linestyles="--",
+              label=f"most Si-Si weight ({state['si_si_weight']:.2f})")
+    ax.axhspan(0, state["gap_ev"], color="C0", alpha=0.08, label="host-like gap")
     ax.set_xticks([])
     ax.set_ylabel("E - VBM (eV)")
     ax.set_title("MLH levels at Γ, relaxed V_O")
     handles, labels = ax.get_legend_handles_labels()
-    ax.legend(dict(zip(labels, handles)).values(), dict(zip(labels, handles)).keys(), loc="lower right",
+    ax.legend(dict(zip(labels, handles)).values(), dict(zip(labels, handles)).keys(), loc="center right",
               fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=150)
