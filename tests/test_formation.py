@@ -169,3 +169,33 @@ def test_dft_engine_formation_with_a_computed_and_cached_o2_reference(quartz, tm
     assert row.band_gap_ev > 0 and row.defect_levels_ev == []  # HOMO-LUMO only from the DFT client
     again = formation_energies(host, [5], tmp_path / "dft", **kw)
     assert again.o2_source == "cached" and again.rows[0].formation_energy_ev == row.formation_energy_ev
+
+
+def test_run_folder_knows_its_model_by_content_not_path(tmp_path):
+    """A copied checkpoint (another checkout) matches; other bytes do not; a record written
+    before the fingerprint existed gains it instead of refusing to resume."""
+    import json
+    import shutil
+
+    from mlh_ipi.workflows.formation import _check_same_run, model_fingerprint
+
+    a = tmp_path / "a" / "best.pt"
+    a.parent.mkdir()
+    a.write_bytes(b"weights v1")
+    b = tmp_path / "elsewhere" / "best.pt"
+    b.parent.mkdir()
+    shutil.copy(a, b)
+    assert model_fingerprint(a) == model_fingerprint(b)
+    b.write_bytes(b"weights v2")
+    assert model_fingerprint(a) != model_fingerprint(b)
+    committee = tmp_path / "committee"
+    shutil.copytree(a.parent, committee / "member_0")
+    assert model_fingerprint(committee) != model_fingerprint(a)  # member names count
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "workflow.json").write_text(json.dumps({"engine": "mlh", "model": "/old/checkout/best.pt"}))
+    _check_same_run(run, {"engine": "mlh", "model_sha256": model_fingerprint(a)})
+    assert json.loads((run / "workflow.json").read_text())["model_sha256"] == model_fingerprint(a)
+    with pytest.raises(ValueError, match="other options"):
+        _check_same_run(run, {"engine": "mlh", "model_sha256": model_fingerprint(b)})

@@ -35,6 +35,7 @@ from the very same unrelaxed vacancy cell.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -187,7 +188,7 @@ def formation_energies(host: Atoms, sites: Sequence[int], out: str | Path, engin
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     settings = reference_settings(engine, model, settings_json)
-    _check_same_run(out, {"engine": engine, "model": str(Path(model).resolve()) if model else None,
+    _check_same_run(out, {"engine": engine, "model_sha256": model_fingerprint(model) if model else None,
                           "settings": settings.physics_key(), "fmax_ev_per_a": fmax_ev_per_a,
                           "optimizer": optimizer, "vacancy_from": vacancy_from,
                           **({"force_mode": force_mode} if engine == "mlh" else {})})
@@ -227,13 +228,31 @@ def relax_checked(start: Atoms, workdir: Path, **kw) -> RelaxResult:
     return relax_with_ipi(start, workdir, **kw)
 
 
+def model_fingerprint(model: str | Path) -> str:
+    """SHA-256 of a checkpoint file, or of every file (name and bytes) in a committee folder.
+
+    A run folder records the model by content, not by path, so it resumes from another
+    checkout or machine, and refuses a different model behind the same path."""
+    path = Path(model)
+    files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(str(f.relative_to(path)).encode() if path.is_dir() else b"")
+        digest.update(f.read_bytes())
+    return digest.hexdigest()
+
+
 def _check_same_run(out: Path, options: dict) -> None:
+    """Refuse to resume ``out`` with other options than its ``workflow.json``; options the
+    record does not hold yet (written by an older version) are added to it."""
     path = out / "workflow.json"
     if path.exists():
         old = json.loads(path.read_text())
-        diff = {k: (old.get(k), v) for k, v in options.items() if old.get(k) != v}
+        diff = {k: (old[k], v) for k, v in options.items() if k in old and old[k] != v}
         if diff:
             raise ValueError(f"{out} holds a run with other options {diff}; use another output folder")
+        if any(k not in old for k in options):
+            write_json(path, {**old, **options})
     else:
         write_json(path, options)
 
