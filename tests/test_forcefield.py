@@ -106,6 +106,19 @@ def test_finished_training_is_not_rerun_and_changed_settings_are_refused(committ
                    MACETrainingSettings(r_max=4.0, max_num_epochs=41), seed=0, progress=False)
 
 
+def test_a_finished_committee_moved_with_its_training_file_is_reused(committee, tmp_path):
+    """Another checkout or machine: the folder and its train.extxyz moved together, so the
+    recorded arguments still match (paths are compared relative to the run folder)."""
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(committee["out"], moved)
+    t0 = time.perf_counter()
+    again = train_committee(moved / "train.extxyz", moved, SETTINGS, 2, seed=0, progress=False)
+    assert [p.parent.name for p in again] == ["member_0", "member_1"]
+    assert all(p.is_relative_to(moved) for p in again) and time.perf_counter() - t0 < 5.0
+
+
 # ---------------------------------------------------------------------------- committee
 
 def test_committee_mean_is_the_mean_of_its_members(committee):

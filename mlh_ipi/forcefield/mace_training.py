@@ -217,16 +217,26 @@ def committee_paths(out: str | Path, name: str = "mace") -> list[Path]:
 
 
 def _check_args(work_dir: Path, args: Sequence[str]) -> None:
+    """Refuse ``work_dir`` if it holds a run with other ``mace_run_train`` arguments.
+
+    Paths are compared relative to ``work_dir``, so a run folder moved together with
+    its training files (another checkout, another machine) still resumes."""
     path = work_dir / ARGS_FILE
+    new = _portable(args, work_dir)
     if path.exists():
-        old = json.loads(path.read_text())["args"]
-        if old != list(args):
-            a, b = _options(old), _options(args)
+        old = _portable(json.loads(path.read_text())["args"], work_dir)
+        if old != new:
+            a, b = _options(old), _options(new)
             changed = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
             raise ValueError(f"{work_dir} holds a MACE run with other arguments "
                              f"(differ: {changed}); use a new folder")
     else:
-        write_json(path, {"args": list(args)})
+        write_json(path, {"args": new})
+
+
+def _portable(args: Sequence[str], work_dir: Path) -> list[str]:
+    """``args`` with absolute paths rewritten relative to ``work_dir``."""
+    return [os.path.relpath(a, work_dir) if os.path.isabs(a) else a for a in args]
 
 
 def _options(args: Sequence[str]) -> dict[str, list[str]]:
