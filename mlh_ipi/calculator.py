@@ -137,6 +137,10 @@ class MLHCalculator(Calculator):
             if members_h is not None and self.committee_energy_spread:
                 energies = [self.functional.evaluate(hm, forces=False).energy_ev for hm in members_h]
                 self.electronic["energy_std"] = float(np.std(energies))
+        # the generalized eigensystem of the last calculation (energies in Hartree), for callers
+        # that need more than the extras, e.g. state-resolved weights
+        self.eigensystem = {"mo_energy_ha": e, "mo_coeff": c, "overlap": s, "atom_offsets": offsets,
+                            "nelectron": nelectron}
         self._electronic_extras(e, c, s, offsets, nelectron, atoms, members_h)
 
     def _electronic_extras(self, e, c, s, offsets, nelectron, atoms, members_h) -> None:

@@ -67,10 +67,13 @@ class DefectLevels:
                 "levels_below_cbm_ev": self.below_cbm_ev.tolist()}
 
 
+MIN_DEFECT_WEIGHT = 0.3  # Mulliken weight on the defect's atoms for a state to count as localised
+
+
 def find_defect_levels(energies_ha: np.ndarray, coeffs: np.ndarray, overlap: np.ndarray,
                        offsets: np.ndarray, nelectron: int,
                        defect_atoms: Sequence[int] | None = None,
-                       min_defect_weight: float = 0.3, min_ipr: float = 0.08,
+                       min_defect_weight: float = MIN_DEFECT_WEIGHT, min_ipr: float = 0.08,
                        window: int = 24) -> DefectLevels:
     """Classify the ``window`` states on each side of the Fermi level and pick in-gap defect states.
 

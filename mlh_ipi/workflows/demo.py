@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mlh_ipi.electronic.defect_levels import MIN_DEFECT_WEIGHT
+
 log = logging.getLogger(__name__)
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "demo"
@@ -244,7 +246,7 @@ def _vacancy_trace(table) -> list[float]:
 
 
 SI_SI_SEARCH_EV = 6.0    # eV below the VBM searched for the V_O Si-Si bonding state
-SI_SI_LOCALISED = 0.3    # its weight on the two Si to count as localised (the in-gap test's threshold)
+SI_SI_LOCALISED = MIN_DEFECT_WEIGHT  # weight on the two Si to count as localised (the in-gap test's)
 
 
 def vacancy_state(structure: str, defect_si: list[int], opt: DemoOptions) -> dict:
@@ -261,23 +263,19 @@ def vacancy_state(structure: str, defect_si: list[int], opt: DemoOptions) -> dic
     from ase.io import read
 
     from mlh_ipi.calculator import MLHCalculator
-    from mlh_ipi.dft.cell import gamma_overlap, valence_electrons
     from mlh_ipi.electronic.defect_levels import atom_weights
-    from mlh_ipi.electronic.eigen import solve
     from mlh_ipi.units import HARTREE
 
     atoms = read(structure)
     calc = MLHCalculator(opt.mlh_model, mode="h_only", defect_atoms=defect_si)
     calc.calculate(atoms, properties=[])
-    symbols = atoms.get_chemical_symbols()
-    graph = calc.model.graph(symbols, atoms.get_positions(), atoms.cell.array)
-    s = gamma_overlap(atoms, calc.settings)
-    e, c = solve(calc.model.predict_gamma(graph), s)
-    nocc = valence_electrons(symbols, calc.settings) // 2
+    eig = calc.eigensystem
+    e, c, s = eig["mo_energy_ha"], eig["mo_coeff"], eig["overlap"]
+    nocc = eig["nelectron"] // 2
     vbm = calc.electronic["vbm"]
     rel = e * HARTREE - vbm
     occupied = np.flatnonzero((np.arange(len(e)) < nocc) & (rel > -SI_SI_SEARCH_EV))
-    w = atom_weights(c[:, occupied], s, calc.model.layout.atom_offsets(symbols))[:, defect_si].sum(axis=1)
+    w = atom_weights(c[:, occupied], s, eig["atom_offsets"])[:, defect_si].sum(axis=1)
     k = int(occupied[np.argmax(w)])
     return {"levels_rel_vbm_ev": rel.tolist(), "gap_ev": calc.electronic["band_gap"],
             "in_gap_levels_ev": list(calc.electronic["defect_levels_above_vbm"]),
