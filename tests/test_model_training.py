@@ -1,5 +1,6 @@
 """Training loop, checkpoints, resume, committee and compatibility checks on the tiny SiO2 labels."""
 import argparse
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -229,3 +230,21 @@ def test_optional_eigenvalue_term(tmp_path):
     summary = train(cfg)
     assert np.isfinite(summary["train_mae_mev"])
     assert summary["val_mae_mev"] is None and summary["test_mae_mev"] is None
+
+
+def test_windowed_shift_free_eigenvalue_term_ignores_a_uniform_potential_shift(tmp_path):
+    """H + c S has the eigenvalues of H shifted by c: the shift-free term sees no error, the plain one c."""
+    trainer = Trainer(tiny_config(tmp_path, epochs=1, eigenvalue_weight=0.1, eigenvalue_window_ev=3.0,
+                                  eigenvalue_shift_free=True, split=(1.0, 0.0, 0.0)))
+    g = trainer.train_graphs[0]
+    _, e_ref, mask = trainer._eigen_target(g)
+    nocc = g.nelectron // 2
+    assert 0 < int(mask.sum()) < len(e_ref)            # the window keeps the band edges, not all states
+    assert bool(mask[nocc - 1]) and bool(mask[nocc])
+    c = 0.01  # Hartree
+    shifted = torch.as_tensor(g.hamiltonian_ha + c * g.overlap, dtype=trainer.dtype)
+    assert float(trainer._eigenvalue_error(g, shifted)) < 1e-5
+    trainer.config = dataclasses.replace(trainer.config, eigenvalue_shift_free=False)
+    assert float(trainer._eigenvalue_error(g, shifted)) == pytest.approx(c, rel=1e-3)
+    with pytest.raises(ValueError, match="eigenvalue_window_ev"):
+        tiny_config(tmp_path, eigenvalue_window_ev=-1.0)

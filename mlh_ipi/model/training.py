@@ -7,7 +7,9 @@ settle well below the step-size noise of the MAE's sign gradient: on two
 water molecules a small model stalls at 25 meV with the MAE and keeps falling
 with the RMSE), optionally plus ``eigenvalue_weight`` times the MAE of the
 generalised eigenvalues (``H c = e S c`` with the label's overlap; off by
-default). The reported metric is the H MAE (meV) whatever the loss. AdamW,
+default), over all states or those within ``eigenvalue_window_ev`` of the band
+edges, optionally with their mean error (a uniform potential shift, which moves
+no gap or density) removed. The reported metric is the H MAE (meV) whatever the loss. AdamW,
 ReduceLROnPlateau on the validation MAE, early stopping, a checkpoint every
 epoch (atomic; ``checkpoint.pt`` = last with optimizer state for ``--resume``,
 ``best.pt`` = best validation MAE), deterministic seeds. Data are split 8:1:1
@@ -39,6 +41,8 @@ Config (TOML; every key optional except ``data.folders``)::
     early_stopping_patience = 50
     loss = "mae"                 # or "rmse"
     eigenvalue_weight = 0.0      # > 0 adds the eigenvalue MAE (Hartree) to the loss
+    eigenvalue_window_ev = 0.0   # > 0: only states within this window below the VBM / above the CBM
+    eigenvalue_shift_free = false  # true: remove the mean error of those states (a uniform potential shift)
     lbfgs_steps = 0              # > 0: full-batch L-BFGS polish of the best weights afterwards
     init_from = ""               # start from these weights (best.pt of an earlier run)
     dtype = "float32"
@@ -111,6 +115,8 @@ class TrainConfig:
     early_stopping_patience: int = 50
     loss: str = "mae"
     eigenvalue_weight: float = 0.0
+    eigenvalue_window_ev: float = 0.0
+    eigenvalue_shift_free: bool = False
     lbfgs_steps: int = 0
     init_from: str = ""
     grad_clip: float = 100.0
@@ -122,6 +128,8 @@ class TrainConfig:
             raise ValueError(f"loss must be 'mae' or 'rmse', got {self.loss!r}")
         if self.lbfgs_steps < 0:
             raise ValueError(f"lbfgs_steps must be >= 0, got {self.lbfgs_steps}")
+        if self.eigenvalue_window_ev < 0:
+            raise ValueError(f"eigenvalue_window_ev must be >= 0 (eV; 0 = all states), got {self.eigenvalue_window_ev}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
@@ -297,11 +305,27 @@ class Trainer:
             yield chunk, collate(chunk, self.dtype)
 
     def _eigen_target(self, g: StructureGraph):
+        """(S, reference eigenvalues, mask of the states the loss sees) of one training structure."""
         if g.name not in self._eig_cache:
             s = torch.as_tensor(g.overlap, dtype=self.dtype)
             e = generalized_eigenvalues(torch.as_tensor(g.hamiltonian_ha, dtype=self.dtype), s)
-            self._eig_cache[g.name] = (s, e)
+            mask = torch.ones_like(e, dtype=torch.bool)
+            window = self.config.eigenvalue_window_ev / HARTREE
+            if window > 0:
+                if g.nelectron is None:
+                    raise ValueError(f"{g.name}: eigenvalue_window_ev needs the label's electron count")
+                nocc = g.nelectron // 2  # closed-shell filling, as the labels' band edges
+                mask = (e >= e[nocc - 1] - window) & (e <= e[min(nocc, len(e) - 1)] + window)
+            self._eig_cache[g.name] = (s, e, mask)
         return self._eig_cache[g.name]
+
+    def _eigenvalue_error(self, g: StructureGraph, h: torch.Tensor) -> torch.Tensor:
+        """Mean |e_pred - e_DFT| (Hartree) over the selected states, shift-free if configured."""
+        s, e_ref, mask = self._eigen_target(g)
+        d = (generalized_eigenvalues(h, s) - e_ref)[mask]
+        if self.config.eigenvalue_shift_free:
+            d = d - d.mean()
+        return d.abs().mean()
 
     def _loss(self, chunk, batch):
         out = self.model(batch)
@@ -309,10 +333,7 @@ class Trainer:
         err = pred - batch.hamiltonian
         loss = err.abs().mean() if self.config.loss == "mae" else err.square().mean().sqrt()
         if self.config.eigenvalue_weight > 0:
-            eig = []
-            for g, h in zip(chunk, split_gamma(batch, pred)):
-                s, e_ref = self._eigen_target(g)
-                eig.append((generalized_eigenvalues(h, s) - e_ref).abs().mean())
+            eig = [self._eigenvalue_error(g, h) for g, h in zip(chunk, split_gamma(batch, pred))]
             loss = loss + self.config.eigenvalue_weight * torch.stack(eig).mean()
         return loss, err.detach()
 
