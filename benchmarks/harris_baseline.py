@@ -124,7 +124,8 @@ def main(argv=None) -> int:
     variation = {}
     for s in blocks_h:
         bh, bd = np.array(blocks_h[s]), np.array(blocks_d[s])
-        variation[s] = (float(np.abs(bh - bh.mean(0)).mean() * MEV), float(np.abs(bd - bd.mean(0)).mean() * MEV))
+        variation[s] = (float(np.abs(bh - bh.mean(0)).mean() * MEV),
+                        float(np.abs(bd - bd.mean(0)).mean() * MEV))
         print(f"| {s} | {len(bh)} | {variation[s][0]:.1f} | {variation[s][1]:.1f} |")
     if args.json:
         from mlh_ipi.atomic_io import write_json

@@ -140,7 +140,8 @@ def stage_eval(work: Path, sets: list[str]) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stages", nargs="+", choices=("baseline", "train", "eval"), default=["baseline", "train", "eval"])
+    p.add_argument("--stages", nargs="+", choices=("baseline", "train", "eval"),
+                   default=["baseline", "train", "eval"])
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "harris_delta")
     p.add_argument("--sets", nargs="+", default=["test48", "test96p", "train"])
     p.add_argument("--epochs", type=int, default=100)

@@ -129,7 +129,8 @@ class TrainConfig:
         if self.lbfgs_steps < 0:
             raise ValueError(f"lbfgs_steps must be >= 0, got {self.lbfgs_steps}")
         if self.eigenvalue_window_ev < 0:
-            raise ValueError(f"eigenvalue_window_ev must be >= 0 (eV; 0 = all states), got {self.eigenvalue_window_ev}")
+            raise ValueError("eigenvalue_window_ev must be >= 0 (eV; 0 = all states), "
+                             f"got {self.eigenvalue_window_ev}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
