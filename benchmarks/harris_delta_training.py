@@ -21,6 +21,10 @@ Stages (each resumes; work folder git-ignored):
               (train 9.2 / val 10.4 meV at epoch 93).
 ``eval``      on the held-out sets: H MAE, eigenvalue MAE (±3 eV), gap and defect-level
               errors of H_0 + ΔH_ML and of the shipped H model, side by side.
+``energy``    on the held-out sets: E_KS[D(H)] (the MLH energy, no SCF) and the
+              Hellmann-Feynman/Pulay forces at D(H) against the DFT label, for the same
+              three Hamiltonians. Since E_KS is variational its error is quadratic in the
+              H error; this stage measures how the energy bias scales with H MAE.
 
 Usage::
 
@@ -138,9 +142,65 @@ def stage_eval(work: Path, sets: list[str]) -> None:
                   f"{np.mean([e for _, e in aligned[key]]):.1f} |", flush=True)
 
 
+def stage_energy(work: Path, sets: list[str]) -> None:
+    import json
+
+    from mlh_ipi.atomic_io import atomic_path
+    from mlh_ipi.data.labelfile import label_files, read_label
+    from mlh_ipi.electronic.compare import compare_hamiltonians
+    from mlh_ipi.electronic.eigen import density_matrix, solve
+    from mlh_ipi.energy.functional import KohnShamFunctional
+    from mlh_ipi.energy.occupations import occupations
+    from mlh_ipi.model.predictor import HamiltonianPredictor
+    from mlh_ipi.units import HARTREE, HARTREE_PER_BOHR
+
+    delta = HamiltonianPredictor.load(work / "model" / "best.pt")
+    plain = HamiltonianPredictor.load(SHIPPED)
+    rows = []
+    for name in sets:
+        if name == "train":
+            continue
+        for path in label_files(LABELS / name):
+            lab = read_label(path)
+            atoms = lab.atoms()
+            ks = KohnShamFunctional(atoms, lab.settings)
+            h0 = np.load(work / "h0" / name / (path.name + ".npy"))
+            g = delta.graph(lab.symbols, lab.positions_a, lab.cell_a)
+            for key, h in (("H_0 + ΔH_ML", h0 + delta.predict_gamma(g)),
+                           ("shipped H_ML", plain.predict_gamma(plain.graph(lab.symbols, lab.positions_a,
+                                                                             lab.cell_a))),
+                           ("H_0 alone", h0)):
+                e, c = solve(h, ks.overlap)
+                occ = occupations(e, ks.nelectron, lab.settings.smearing)
+                energy, grad = ks.energy_and_gradient(e, c, occ.occ, density_matrix(c, occ.occ))
+                df = (-grad * HARTREE_PER_BOHR - lab.forces_ev_per_a) * 1000
+                cmp = compare_hamiltonians(h, lab.hamiltonian_ha, lab.overlap, lab.atom_offsets, lab.nelectron)
+                rows.append({"set": name, "label": path.name, "atoms": lab.natoms, "kind": lab.info.get("kind", ""),
+                             "model": key, "h_mae_mev": cmp.h_mae_mev,
+                             "de_mev_per_atom": (energy * HARTREE - lab.energy_ev) * 1000 / lab.natoms,
+                             "f_mae_mev_per_a": float(np.abs(df).mean())})
+                r = rows[-1]
+                print(f"{name} {path.name} {key}: H {r['h_mae_mev']:.2f} meV, dE {r['de_mev_per_atom']:+.3f} "
+                      f"meV/atom, F(HF) MAE {r['f_mae_mev_per_a']:.1f} meV/A", flush=True)
+    with atomic_path(work / "energy_rows.json") as tmp:
+        Path(tmp).write_text(json.dumps(rows, indent=1))
+    print("\n| set | model | H MAE (meV) | mean dE (meV/atom) | E(V_O) - E(host) error per cell (meV) "
+          "| F MAE, HF at D(H) (meV/A) |")
+    print("|---|---|---|---|---|---|")
+    for name in dict.fromkeys(r["set"] for r in rows):
+        for key in dict.fromkeys(r["model"] for r in rows):
+            sel = [r for r in rows if r["set"] == name and r["model"] == key]
+            host = [r for r in sel if r["kind"] == "host"]
+            vac = ", ".join(f"{(r['de_mev_per_atom'] * r['atoms'] - host[0]['de_mev_per_atom'] * host[0]['atoms']):+.0f}"
+                            for r in sel if host and r is not host[0])
+            print(f"| {name} | {key} | {np.mean([r['h_mae_mev'] for r in sel]):.2f} | "
+                  f"{np.mean([r['de_mev_per_atom'] for r in sel]):+.2f} | {vac} | "
+                  f"{np.mean([r['f_mae_mev_per_a'] for r in sel]):.1f} |")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stages", nargs="+", choices=("baseline", "train", "eval"),
+    p.add_argument("--stages", nargs="+", choices=("baseline", "train", "eval", "energy"),
                    default=["baseline", "train", "eval"])
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "harris_delta")
     p.add_argument("--sets", nargs="+", default=["test48", "test96p", "train"])
@@ -157,6 +217,8 @@ def main(argv=None) -> int:
         stage_train(args.work, args.epochs, args.threads)
     if "eval" in args.stages:
         stage_eval(args.work, args.sets)
+    if "energy" in args.stages:
+        stage_energy(args.work, args.sets)
     return 0
 
 
