@@ -4,7 +4,7 @@ The question behind it: the MLH underfits at ~6 meV H MAE (BENCHMARKS.md §4: tr
 val). Would it do better learning the correction ΔH = H_DFT − H_0 to the Kohn-Sham
 matrix of the superposition of atomic densities,
 
-    H_0 = h_core + V_Hxc[D_atoms]        (PySCF ``get_init_guess(key="minao")``, ``get_fock``)
+    H_0 = h_core + V_Hxc[D_atoms]        (``mlh_ipi.dft.harris``: PySCF's minao density, one potential build)
 
 instead of H_DFT itself? H_0 is exact physics (kinetic energy, pseudopotentials,
 Hartree and xc of neutral atoms) and costs one potential build; what is left is
@@ -43,14 +43,12 @@ def harris_hamiltonian(lab) -> tuple[np.ndarray, float]:
     """H_0 (Γ, Hartree) at the superposition of atomic densities, and its wall time (s)."""
     from ase import Atoms
 
-    from mlh_ipi.dft.cell import build_cell
-    from mlh_ipi.dft.scf import make_mean_field
+    from mlh_ipi.dft.harris import HarrisBaseline
 
     atoms = Atoms(lab.symbols, positions=lab.positions_a, cell=lab.cell_a, pbc=True)
     t0 = time.perf_counter()
-    mf = make_mean_field(build_cell(atoms, lab.settings), lab.settings)
-    h0 = np.asarray(mf.get_fock(dm=mf.get_init_guess(key="minao")))
-    return 0.5 * (h0 + h0.T), time.perf_counter() - t0
+    h0 = HarrisBaseline(atoms, lab.settings).hamiltonian_ha()
+    return h0, time.perf_counter() - t0
 
 
 def onsite_mask(offsets: np.ndarray) -> np.ndarray:

@@ -22,6 +22,10 @@ potential build cheaper, not the gradient of the energy). See
 
 ``mode="h_only"`` skips the energy functional: only the electronic extras are
 computed (MD snapshot analysis); asking it for energy or forces is an error.
+
+Baseline models (``baseline = "harris"``, ``mlh_ipi.dft.harris``) add H_0 to the
+network's ΔH; in energy mode H_0 and its force term reuse the functional's PySCF
+objects. H_0 costs one potential build, its force term two gradient passes.
 """
 from __future__ import annotations
 
@@ -106,14 +110,23 @@ class MLHCalculator(Calculator):
             raise ValueError("MLHCalculator(mode='h_only') computes no energy or forces")
         symbols = atoms.get_chemical_symbols()
         graph = self.model.graph(symbols, atoms.get_positions(), atoms.cell.array)
+        baseline = None
+        if self.mode != "h_only":
+            from mlh_ipi.energy.functional import KohnShamFunctional
+
+            self.functional = KohnShamFunctional(atoms, self.settings)
+            if self.model.baseline:  # H_0 on the functional's own PySCF objects: built once
+                from mlh_ipi.dft.harris import HarrisBaseline
+
+                baseline = HarrisBaseline(mean_field=self.functional.mf)
         members_h = None
         self.electronic = {}
         if self.is_committee:
-            members_h = [m.predict_gamma(graph) for m in self.model.members]
+            members_h = self.model.member_gammas(graph, baseline)
             h = np.mean(members_h, axis=0)
             self.electronic["h_max_std"] = float(np.std(members_h, axis=0).max() * HARTREE)
         else:
-            h = self.model.predict_gamma(graph)
+            h = self.model.predict_gamma(graph, baseline)
         offsets = self.model.layout.atom_offsets(symbols)
 
         if self.mode == "h_only":
@@ -123,12 +136,9 @@ class MLHCalculator(Calculator):
             e, c = solve(h, s)
             nelectron = _nelectron(atoms, self.settings)
         else:
-            from mlh_ipi.energy.functional import KohnShamFunctional
-
-            self.functional = KohnShamFunctional(atoms, self.settings)
             res = self.functional.evaluate(  # forces always: optimisers ask for both
                 h, force_mode=self.force_mode,
-                hamiltonian_vjp=lambda g: self.model.gamma_vjp(graph, g))
+                hamiltonian_vjp=lambda g: self.model.gamma_vjp(graph, g, baseline))
             self.results["energy"] = res.energy_ev
             self.results["free_energy"] = res.free_energy_ev
             self.results["forces"] = res.forces_ev_per_a

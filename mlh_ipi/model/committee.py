@@ -47,6 +47,8 @@ class Committee:
         for m in members[1:]:
             if (m.cutoff_h, m.cutoff_mp) != (first.cutoff_h, first.cutoff_mp):
                 raise ValueError("committee members use different cutoffs")
+            if m.baseline != first.baseline:
+                raise ValueError(f"committee members use different baselines ({first.baseline!r} vs {m.baseline!r})")
             m.check(first.layout, first.settings)
         self.members = list(members)
 
@@ -87,12 +89,31 @@ class Committee:
                                std_blocks=[std[p, :a, :b] for p, a, b in cut],
                                max_std=float(std.max()) if std.size else 0.0)
 
-    def predict_gamma(self, graph: StructureGraph) -> CommitteeGamma:
-        """Mean and elementwise spread of ``H^Gamma``."""
-        stack = np.stack([m.predict_gamma(graph) for m in self.members])
+    @property
+    def baseline(self) -> str:
+        return self.members[0].baseline
+
+    def predict_gamma(self, graph: StructureGraph, baseline=None) -> CommitteeGamma:
+        """Mean and elementwise spread of ``H^Gamma`` (a baseline's H_0, shared by all members, built once)."""
+        stack = np.stack([m.predict_network_gamma(graph) for m in self.members])
         std = stack.std(0)
+        base = self.members[0].harris_baseline(graph, baseline)
+        if base is not None:
+            stack = stack + base.hamiltonian_ha()[None]
         return CommitteeGamma(mean=stack.mean(0), std=std, max_std=float(std.max()))
 
-    def gamma_vjp(self, graph: StructureGraph, weights: np.ndarray) -> np.ndarray:
+    def member_gammas(self, graph: StructureGraph, baseline=None) -> list[np.ndarray]:
+        """Every member's ``H^Gamma`` (Hartree), a baseline's H_0 built once and added to each."""
+        base = self.members[0].harris_baseline(graph, baseline)
+        h0 = 0.0 if base is None else base.hamiltonian_ha()
+        return [m.predict_network_gamma(graph) + h0 for m in self.members]
+
+    def gamma_vjp(self, graph: StructureGraph, weights: np.ndarray, baseline=None) -> np.ndarray:
         """Geometry derivative of sum G.H for the committee mean H (Hartree/Angstrom), see the predictor."""
-        return np.mean([m.gamma_vjp(graph, weights) for m in self.members], axis=0)
+        grad = np.mean([m.network_gamma_vjp(graph, weights) for m in self.members], axis=0)
+        base = self.members[0].harris_baseline(graph, baseline)
+        if base is not None:
+            from mlh_ipi.units import BOHR
+
+            grad = grad + base.vjp_ha_bohr(weights) / BOHR
+        return grad

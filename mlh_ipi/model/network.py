@@ -104,6 +104,12 @@ class ModelConfig:
     avg_num_pairs: float = 170.0      # set from the training data by the trainer
     envelope_p: int = 6
     mp_switch_width: float = 1.0      # Angstrom; 0 = no switch (checkpoints before 2026-11-23)
+    baseline: str = ""                # "harris": the network predicts H - H_0 (mlh_ipi.dft.harris)
+
+    def __post_init__(self) -> None:
+        from mlh_ipi.dft.harris import check_baseline
+
+        check_baseline(self.baseline)
 
     def resolved(self, layout: OrbitalLayout) -> "ModelConfig":
         """Fill the layout-derived defaults."""

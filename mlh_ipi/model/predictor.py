@@ -9,6 +9,11 @@ edge within ``cutoff_h`` in graph order -- and ``blocks`` a list of
     H(k)_{mu nu} = sum_P exp(i k . (R . cell)) blocks[P]        (Bloch sum)
 
 and ``predict_gamma`` is that sum at k = 0.
+
+Baseline models (``model.config.baseline == "harris"``) predict ΔH = H − H_0;
+``predict_gamma`` and ``gamma_vjp`` add H_0 and its geometry derivative
+(``mlh_ipi.dft.harris``), so every caller gets the full Hamiltonian. ``predict``
+returns the network's blocks (ΔH for such models): H_0 is only built at Γ.
 """
 from __future__ import annotations
 
@@ -99,16 +104,54 @@ class HamiltonianPredictor:
         pairs, padded, norb = self.predict_padded(graph)
         return pairs, [padded[p, :norb[i], :norb[j]] for p, (i, j) in enumerate(pairs[:, :2])]
 
+    @property
+    def baseline(self) -> str:
+        """``""`` (the network predicts H) or ``"harris"`` (it predicts H − H_0)."""
+        return self.model.config.baseline
+
+    def harris_baseline(self, graph: StructureGraph, baseline=None):
+        """The ``HarrisBaseline`` of the graph's geometry (``baseline`` if given), or None for plain models."""
+        if not self.baseline:
+            return None
+        if baseline is None:
+            from ase import Atoms
+
+            from mlh_ipi.dft.harris import HarrisBaseline
+
+            atoms = Atoms(list(graph.symbols), positions=graph.positions_a, cell=graph.cell_a, pbc=True)
+            baseline = HarrisBaseline(atoms, self.settings)
+        return baseline
+
     @torch.no_grad()
-    def predict_gamma(self, graph: StructureGraph) -> np.ndarray:
-        """``H^Gamma`` (nao x nao, Hartree, float64, exactly symmetric)."""
+    def predict_network_gamma(self, graph: StructureGraph) -> np.ndarray:
+        """The network's own Γ matrix (H, or ΔH for a baseline model; Hartree, exactly symmetric)."""
         graph = self._checked(graph)
         batch = collate([graph], self.dtype, with_targets=False)
         out = self.model(batch)
         flat = gamma_flat(batch, out["onsite"], out["offsite"], self.model.norb)
         return flat.to(torch.float64).numpy().reshape(graph.nao, graph.nao)
 
-    def gamma_vjp(self, graph: StructureGraph, weights: np.ndarray) -> np.ndarray:
+    def predict_gamma(self, graph: StructureGraph, baseline=None) -> np.ndarray:
+        """``H^Gamma`` (nao x nao, Hartree, float64, exactly symmetric), H_0 included for baseline models.
+
+        ``baseline``: a ``HarrisBaseline`` of this geometry to reuse (its H_0 is cached);
+        built here when None and the model needs one.
+        """
+        h = self.predict_network_gamma(graph)
+        base = self.harris_baseline(graph, baseline)
+        return h if base is None else h + base.hamiltonian_ha()
+
+    def gamma_vjp(self, graph: StructureGraph, weights: np.ndarray, baseline=None) -> np.ndarray:
+        """d/dr_A of sum weights.H^Gamma, H_0 included for baseline models: (N, 3), **Hartree/Angstrom**."""
+        grad = self.network_gamma_vjp(graph, weights)
+        base = self.harris_baseline(graph, baseline)
+        if base is not None:
+            from mlh_ipi.units import BOHR
+
+            grad = grad + base.vjp_ha_bohr(weights) / BOHR  # Hartree/Bohr -> Hartree/Angstrom
+        return grad
+
+    def network_gamma_vjp(self, graph: StructureGraph, weights: np.ndarray) -> np.ndarray:
         """d/dr_A of sum_{mu nu} weights_{mu nu} H^Gamma_{mu nu}: (N, 3), **Hartree/Angstrom**.
 
         ``weights`` is a fixed nao x nao matrix (the energy's derivative dE/dH);

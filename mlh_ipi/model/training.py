@@ -131,6 +131,9 @@ class TrainConfig:
         if self.eigenvalue_window_ev < 0:
             raise ValueError("eigenvalue_window_ev must be >= 0 (eV; 0 = all states), "
                              f"got {self.eigenvalue_window_ev}")
+        if self.model.baseline and self.eigenvalue_weight > 0:
+            raise ValueError("the eigenvalue loss term is not implemented for a baseline model "
+                             "(its targets are H - H_0); set eigenvalue_weight = 0")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
@@ -231,6 +234,11 @@ class Trainer:
         self.dtype = config.torch_dtype
         graphs, self.layout, self.settings = load_graphs(config.folders, config.model.cutoff_h,
                                                          config.model.cutoff_mp)
+        if config.model.baseline:  # the network learns H - H_0 (mlh_ipi.dft.harris)
+            from mlh_ipi.dft.harris import subtract_harris_baseline
+
+            subtract_harris_baseline(graphs, self.settings, cache_dir=self.output / "baseline_h0",
+                                     progress=config.progress)
         self.graphs = graphs
         tr, va, te = split_indices(len(graphs), config.split, config.split_seed)
         self.split = {"train": tr.tolist(), "val": va.tolist(), "test": te.tolist()}
@@ -267,6 +275,9 @@ class Trainer:
             raise ValueError(f"init_from {path}: model cutoffs (cutoff_h, cutoff_mp) = "
                              f"{(old.cutoff_h, old.cutoff_mp)} but this config has "
                              f"{(self.config.model.cutoff_h, self.config.model.cutoff_mp)}")
+        if old.baseline != self.config.model.baseline:
+            raise ValueError(f"init_from {path}: the model learned with baseline {old.baseline!r}, "
+                             f"this config has {self.config.model.baseline!r}")
         width = self.config.model.mp_switch_width
         if width != old.mp_switch_width:  # same weights, the switch is not a parameter
             log.info("init_from %s: message switch width %.2f -> %.2f A", path, old.mp_switch_width, width)

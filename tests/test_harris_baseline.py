@@ -1,0 +1,140 @@
+"""Harris baseline H_0 = h_core + V_Hxc[D_atoms]: its force term, ΔH training, serving, errors."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from mlh_ipi.data.labelfile import label_files, read_label
+from mlh_ipi.dft.harris import HarrisBaseline
+from mlh_ipi.dft.settings import DFTSettings
+from mlh_ipi.units import BOHR
+
+DATA = Path(__file__).parent / "data" / "si2_cheap"
+CHEAP = DFTSettings(ke_cutoff=40.0, precision=1e-9, conv_tol=1e-10)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _si2(shift=(0.07, 0.03, -0.04)):
+    at = bulk("Si", "diamond", a=5.43)
+    at.positions[0] += shift
+    return at
+
+
+def _weights(n, seed=0):
+    g = np.random.default_rng(seed).normal(size=(n, n)) * 0.1
+    return g  # not symmetric on purpose: only its symmetric part may count
+
+
+def test_force_term_of_the_baseline_matches_finite_differences():
+    """d/dR Tr[G H_0(R)] from two fixed-density gradients equals central differences of
+    Tr[G H_0] in the positions (Hartree/Bohr), for every Cartesian component of one atom."""
+    atoms = _si2()
+    base = HarrisBaseline(atoms, CHEAP)
+    h0 = base.hamiltonian_ha()
+    assert np.array_equal(h0, h0.T)
+    g = _weights(h0.shape[0])
+    vjp = base.vjp_ha_bohr(g)
+    step = 1e-3  # Angstrom
+    for k in range(3):
+        vals = []
+        for sign in (1, -1):
+            moved = atoms.copy()
+            moved.positions[0, k] += sign * step
+            vals.append(np.sum(g * HarrisBaseline(moved, CHEAP).hamiltonian_ha()))
+        fd = (vals[0] - vals[1]) / (2 * step) * BOHR
+        assert abs(fd - vjp[0, k]) < 1e-6 * max(1.0, abs(fd)), (k, fd, vjp[0, k])
+    assert np.abs(vjp[0]).max() > 1e-3  # a real, non-trivial derivative was checked
+    # translation invariance, up to the real-space grid's egg-box effect at this low cutoff
+    np.testing.assert_allclose(vjp.sum(0), 0.0, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def baseline_model(tmp_path_factory):
+    """A tiny model trained on ΔH = H - H_0 of the Si2 labels (and its output folder)."""
+    from mlh_ipi.model.network import ModelConfig
+    from mlh_ipi.model.training import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("harris_model")
+    cfg = TrainConfig(folders=(str(DATA),), output=str(out), epochs=30, batch_size=2, lr=1e-2, progress=False,
+                      split=(1.0, 0.0, 0.0),
+                      model=ModelConfig(cutoff_h=6.0, cutoff_mp=4.0, num_layers=1, num_basis=6, radial_hidden=16,
+                                        hidden_irreps="8x0e+4x1o+4x1e+2x2e", baseline="harris"))
+    train(cfg)
+    return out
+
+
+def test_baseline_model_learns_delta_h_and_predicts_h0_plus_delta(baseline_model):
+    """Training targets are H - H_0 (cached once per structure); the loaded predictor adds the
+    very same H_0 back, so its Γ matrix is H_0 + the network's ΔH and close to the DFT H."""
+    from mlh_ipi.model.predictor import HamiltonianPredictor
+
+    pred = HamiltonianPredictor.load(baseline_model / "best.pt")
+    assert pred.baseline == "harris"
+    files = label_files(DATA)
+    assert len(list((baseline_model / "baseline_h0").glob("*.npy"))) == len(files)
+    errors_model, errors_h0 = [], []
+    for path in files:
+        lab = read_label(path)
+        graph = pred.graph(lab.symbols, lab.positions_a, lab.cell_a)
+        h0 = HarrisBaseline(lab.atoms(), lab.settings).hamiltonian_ha()
+        full = pred.predict_gamma(graph)
+        np.testing.assert_allclose(full - pred.predict_network_gamma(graph), h0, atol=1e-12)
+        errors_model.append(np.abs(full - lab.hamiltonian_ha).mean())
+        errors_h0.append(np.abs(h0 - lab.hamiltonian_ha).mean())
+    assert np.mean(errors_model) < 0.5 * np.mean(errors_h0), (errors_model, errors_h0)
+
+
+def test_baseline_model_serves_forces_that_are_minus_the_energy_gradient(baseline_model):
+    """MLHCalculator with a ΔH model: consistent forces (network and H_0 geometry derivatives)
+    equal central differences of the served energy to 2 meV/Å."""
+    from mlh_ipi.calculator import MLHCalculator
+    from mlh_ipi.energy.functional import KohnShamFunctional
+    from mlh_ipi.model.predictor import HamiltonianPredictor
+
+    pred = HamiltonianPredictor.load(baseline_model / "best.pt")
+    atoms = _si2((0.12, 0.05, -0.03))
+    atoms.calc = MLHCalculator(pred, committee_energy_spread=False)
+    forces = atoms.get_forces()
+    energy = atoms.get_potential_energy()
+
+    def served_energy(at):
+        graph = pred.graph(at.get_chemical_symbols(), at.get_positions(), at.cell.array)
+        return KohnShamFunctional(at, pred.settings).evaluate(pred.predict_gamma(graph), forces=False).energy_ev
+
+    assert served_energy(atoms) == pytest.approx(energy, abs=1e-8)
+    step = 2e-3
+    for i, k in [(0, 0), (0, 2), (1, 1)]:
+        e = []
+        for sign in (1, -1):
+            moved = atoms.copy()
+            moved.positions[i, k] += sign * step
+            e.append(served_energy(moved))
+        fd = -(e[0] - e[1]) / (2 * step)
+        assert abs(forces[i, k] - fd) < 2e-3, (i, k, forces[i, k], fd)
+
+
+def test_baseline_errors_are_clear():
+    from mlh_ipi.model.network import ModelConfig
+    from mlh_ipi.model.training import TrainConfig
+
+    with pytest.raises(ValueError, match="unknown Hamiltonian baseline 'atoms'"):
+        ModelConfig(baseline="atoms")
+    with pytest.raises(ValueError, match="eigenvalue loss term is not implemented for a baseline"):
+        TrainConfig(model=ModelConfig(baseline="harris"), eigenvalue_weight=0.1)
+    with pytest.raises(ValueError, match="needs atoms and settings"):
+        HarrisBaseline()
+    base = HarrisBaseline(_si2(), CHEAP)
+    with pytest.raises(ValueError, match="does not match the basis"):
+        base.vjp_ha_bohr(np.zeros((3, 3)))
+
+
+def test_models_without_a_baseline_load_as_before():
+    """Checkpoints written before the option existed have no baseline and predict H directly."""
+    from mlh_ipi.model.predictor import HamiltonianPredictor
+
+    shipped = Path(__file__).parents[1] / "examples" / "sio2_vo" / "model" / "best.pt"
+    pred = HamiltonianPredictor.load(shipped)
+    assert pred.baseline == ""
+    assert pred.harris_baseline(None) is None
