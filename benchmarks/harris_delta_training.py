@@ -21,6 +21,11 @@ Stages (each resumes; work folder git-ignored):
               (train 9.2 / val 10.4 meV at epoch 93).
 ``eval``      on the held-out sets: H MAE, eigenvalue MAE (±3 eV), gap and defect-level
               errors of H_0 + ΔH_ML and of the shipped H model, side by side.
+``export``    write the ΔH model as a baseline checkpoint, ``--export`` (default
+              ``examples/sio2_vo/model/harris/best.pt``): the same weights with
+              ``model_config.baseline = "harris"``, so the predictor adds H_0 itself. The
+              ΔH labels of ``baseline`` use exactly ``mlh_ipi.dft.harris``'s H_0 (the minao
+              density, one potential build); the stage checks that on one label.
 ``energy``    on the held-out sets: E_KS[D(H)] (the MLH energy, no SCF) and the
               Hellmann-Feynman/Pulay forces at D(H) against the DFT label, for the same
               three Hamiltonians. Since E_KS is variational its error is quadratic in the
@@ -198,14 +203,34 @@ def stage_energy(work: Path, sets: list[str]) -> None:
                   f"{np.mean([r['f_mae_mev_per_a'] for r in sel]):.1f} |")
 
 
+def stage_export(work: Path, target: Path) -> None:
+    from mlh_ipi.data.labelfile import label_files, read_label
+    from mlh_ipi.dft.harris import HarrisBaseline
+    from mlh_ipi.model.checkpoint import read_checkpoint, save_checkpoint
+
+    first = label_files(LABELS / "test48")[0]
+    lab = read_label(first)
+    cached = np.load(work / "h0" / "test48" / (first.name + ".npy"))
+    diff = float(np.abs(HarrisBaseline(lab.atoms(), lab.settings).hamiltonian_ha() - cached).max())
+    if diff > 1e-10:
+        raise SystemExit(f"the cached H_0 differs from mlh_ipi.dft.harris by {diff:.2e} Ha: retrain")
+    ckpt = read_checkpoint(work / "model" / "best.pt")
+    ckpt["model_config"] = {**ckpt["model_config"], "baseline": "harris"}
+    ckpt.pop("training", None)  # weights only: nothing to resume in the exported file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(target, ckpt)
+    print(f"wrote {target} (H_0 check: {diff:.1e} Ha)")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stages", nargs="+", choices=("baseline", "train", "eval", "energy"),
+    p.add_argument("--stages", nargs="+", choices=("baseline", "train", "eval", "export", "energy"),
                    default=["baseline", "train", "eval"])
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "harris_delta")
     p.add_argument("--sets", nargs="+", default=["test48", "test96p", "train"])
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--export", type=Path, default=ROOT / "examples" / "sio2_vo" / "model" / "harris" / "best.pt")
     args = p.parse_args(argv)
     from mlh_ipi.threads import configure_threads
 
@@ -217,6 +242,8 @@ def main(argv=None) -> int:
         stage_train(args.work, args.epochs, args.threads)
     if "eval" in args.stages:
         stage_eval(args.work, args.sets)
+    if "export" in args.stages:
+        stage_export(args.work, args.export)
     if "energy" in args.stages:
         stage_energy(args.work, args.sets)
     return 0
