@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# the suite runs in TEST_WORKERS processes (one per core), each on one BLAS/torch thread;
+# whole test files go to one worker, so module fixtures are built once
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" --timeout=900 --durations=15 tests
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 MLH_IPI_THREADS=1 \
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile --timeout=900 --durations=15 tests
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow --timeout=7200 tests
