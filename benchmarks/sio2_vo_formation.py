@@ -60,6 +60,13 @@ scratch. Run it in the background; it resumes where it stopped::
     python benchmarks/sio2_vo_formation.py --stage dft --threads 1 > dft.log 2>&1 &
     python benchmarks/sio2_vo_formation.py --stage report   # table from what is finished
 
+A second model joins the same study with ``--tag``: ``--model examples/sio2_vo/model/harris/best.pt
+--tag harris`` relaxes with the Harris-baseline model (BENCHMARKS.md §4e) in ``work/mlh_harris``
+and writes ``results_harris.*``, compared against the same DFT references (``refs/``, never
+redone). DFT runs that start from an MLH-relaxed geometry (the host, the cases beyond
+``--same-start``) take it from whichever model's ``--stage dft`` process reaches them first;
+the reference's ``info`` records its start.
+
 Several ``--stage dft`` processes share the DFT relaxations: each claims a case
 before relaxing it (``work/dft/NAME.claim``) and skips cases other live processes
 hold, so none is done twice.
@@ -119,6 +126,15 @@ def pick_sites(host: Atoms, n: int, seed: int) -> list[int]:
     if len(candidates) < n:
         raise ValueError(f"only {len(candidates)} bridging O atoms, {n} sites asked for")
     return sorted(int(s) for s in np.random.default_rng(seed).choice(candidates, n, replace=False))
+
+
+def suffix(tag: str) -> str:
+    return f"_{tag}" if tag else ""
+
+
+def mlh_folder(tag: str) -> str:
+    """MLH runs of the model tagged ``tag`` (``--tag``) go to ``work/mlh[_TAG]/``; DFT runs are shared."""
+    return "mlh" + suffix(tag)
 
 
 def load_hosts(specs: list[str]) -> dict[str, tuple[Atoms, int]]:
@@ -221,7 +237,7 @@ def run(args) -> list[dict]:
     rows = []
     for host_name, (host, _) in hosts.items():
         sites = [c.site for c in cases if c.host_name == host_name]
-        mlh, mlh_host, mlh_dir = {}, None, work / "mlh" / host_name
+        mlh, mlh_host, mlh_dir = {}, None, work / mlh_folder(args.tag) / host_name
         finished = all((mlh_dir / d / "result.json").exists()
                        for d in ["host", *(f"vo_site{s:04d}" for s in sites)])
         # "report" never starts a relaxation; "dft" uses only finished MLH runs, so that
@@ -326,7 +342,7 @@ def report(rows, out: Path, args, e_o2, o2_source, settings: DFTSettings) -> Non
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
     w.writeheader()
     w.writerows(rows)
-    write_text(out / "results.csv", buf.getvalue())
+    write_text(out / f"results{suffix(args.tag)}.csv", buf.getvalue())
     done = [r for r in rows if not np.isnan(r["ef_dft_ev"])]
     same = [r for r in done if r["dft_start"] == "unrelaxed"]
     summary = [f"# V_O in a-SiO2: MLH vs DFT relaxations through i-PI ({time.strftime('%Y-%m-%d')})", "",
@@ -342,9 +358,9 @@ def report(rows, out: Path, args, e_o2, o2_source, settings: DFTSettings) -> Non
         summary.append(f"Same-start cases ({len(same)}): MLH/DFT wall-time ratio "
                        f"{np.mean([r['wall_ratio_mlh_over_dft'] for r in same]):.4f} (mean).")
     text = "\n".join(summary) + "\n"
-    write_text(out / "results.md", text)
+    write_text(out / f"results{suffix(args.tag)}.md", text)
     print(text)
-    plot(rows, out / "summary.png")
+    plot(rows, out / f"summary{suffix(args.tag)}.png")
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -392,6 +408,8 @@ def plot(rows: list[dict], path: Path) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=str(ROOT / "examples" / "sio2_vo" / "model" / "best.pt"))
+    p.add_argument("--tag", default="", help="a second MLH model in the same study: its relaxations go to "
+                   "work/mlh_TAG and its tables to results_TAG.*; the DFT references are shared")
     p.add_argument("--hosts", nargs="+", default=list(DEFAULT_HOSTS), metavar="PATH:NSITES")
     p.add_argument("--stage", choices=("all", "mlh", "dft", "report"), default="all",
                    help="mlh: MLH relaxations only; dft: DFT relaxations only (cases that start "
