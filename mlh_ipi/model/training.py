@@ -237,7 +237,8 @@ class Trainer:
         if config.model.baseline:  # the network learns H - H_0 (mlh_ipi.dft.harris)
             from mlh_ipi.dft.harris import subtract_harris_baseline
 
-            subtract_harris_baseline(graphs, self.settings, cache_dir=self.output / "baseline_h0",
+            # cached under the config's output, so the members of a committee share one H_0 per label
+            subtract_harris_baseline(graphs, self.settings, cache_dir=Path(config.output) / "baseline_h0",
                                      progress=config.progress)
         self.graphs = graphs
         tr, va, te = split_indices(len(graphs), config.split, config.split_seed)
