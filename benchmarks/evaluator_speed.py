@@ -18,6 +18,12 @@ this measures, with the default ``DFTSettings`` (PBE, GTH, SZV-MOLOPT-SR,
   default-size model gives the prediction time and the converged DFT H is fed
   to the evaluator (same cost; this also checks exactness at every size).
 
+``--served MODEL ...`` also times what a user gets from each trained model:
+``MLHCalculator`` energy + consistent forces (prediction, H_0 for a Harris-baseline
+model, E_KS, the density response and the model's own dH/dR, and for a baseline
+model its two-pass force term), on the same structure in the same run, and
+prints SCF+F over that time.
+
 Each size is cached in ``--out`` (JSON) as soon as it finishes, so an
 interrupted run resumes with the next size. Prints two markdown tables.
 
@@ -83,7 +89,19 @@ def predictor(model_path, settings, atoms):
     return HamiltonianPredictor(HamiltonianModel(ModelConfig(), layout), settings), False
 
 
-def measure(n_atoms: int, settings, model_path) -> dict:
+def served_seconds(model_path: str, atoms) -> tuple[float, float]:
+    """Wall time (s) of MLHCalculator energy + consistent forces, and the energy (eV)."""
+    from mlh_ipi.calculator import MLHCalculator
+
+    calc = MLHCalculator(model_path, committee_energy_spread=False)
+    at = atoms.copy()
+    at.calc = calc
+    t0 = time.perf_counter()
+    at.get_forces()
+    return time.perf_counter() - t0, float(at.get_potential_energy())
+
+
+def measure(n_atoms: int, settings, model_path, served=()) -> dict:
     from mlh_ipi.dft.scf import run_scf
     from mlh_ipi.energy.functional import KohnShamFunctional
     from mlh_ipi.units import HARTREE, HARTREE_PER_BOHR
@@ -119,6 +137,11 @@ def measure(n_atoms: int, settings, model_path) -> dict:
         "diagonalise_s": tm["diagonalise"], "gradient_s": tm["gradient"], "energy_extra_s": tm["energy"],
         "mlh_total_s": t_mlh, "ratio": (scf.wall_s + t_grad) / t_mlh, "trained_model": trained,
     }
+    row["served"] = {}
+    for path in served:
+        wall, energy = served_seconds(path, atoms)
+        row["served"][str(path)] = {"wall_s": wall, "energy_err_mev_per_atom": 1000 * (energy - scf.energy_ha * HARTREE)
+                                    / n_atoms, "ratio": (scf.wall_s + t_grad) / wall}
     if not trained:  # the DFT H was fed in: exactness at this size
         row["exact_dE_ha"] = abs(res.energy_ev / HARTREE - scf.energy_ha)
         row["exact_dF_ha_bohr"] = float(np.abs(-res.forces_ev_per_a / HARTREE_PER_BOHR - grad_ref).max())
@@ -129,6 +152,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[24, 48, 72, 96, 144, 192], choices=sorted(SEEDS))
     p.add_argument("--model", help="trained checkpoint (default: untrained model for timing, DFT H fed in)")
+    p.add_argument("--served", nargs="*", default=[], metavar="MODEL",
+                   help="also time MLHCalculator E + consistent F of these trained models")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=Path("runs/evaluator_speed.json"))
     args = p.parse_args(argv)
@@ -140,7 +165,7 @@ def main(argv=None):
     rows = []
     for n in args.sizes:
         prev = [r for r in done if r["atoms"] == n and r["trained_model"] == bool(args.model)]
-        rows.append(prev[0] if prev else measure(n, settings, args.model))
+        rows.append(prev[0] if prev else measure(n, settings, args.model, args.served))
         from mlh_ipi.atomic_io import write_json
 
         write_json(args.out, {"settings": settings.to_dict(), "threads": threads, "machine": platform.node(),
@@ -163,6 +188,14 @@ def main(argv=None):
               f"{r['gradient_s'] + r['energy_extra_s']:.1f} | {r['mlh_total_s']:.1f} | "
               f"{r['mlh_total_s'] / r['atoms']:.2f} | **{r['ratio']:.1f}x** | "
               f"{r.get('exact_dE_ha', float('nan')):.1e} | {r.get('exact_dF_ha_bohr', float('nan')):.1e} |")
+    if any(r.get("served") for r in rows):
+        print("\n## Served by MLHCalculator: E + consistent F of a trained model vs SCF+F (same run)\n")
+        print("| atoms | model | E + F (s) | per atom (s) | SCF+F / served | E − E_SCF (meV/atom) |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            for path, v in r.get("served", {}).items():
+                print(f"| {r['atoms']} | `{path}` | {v['wall_s']:.1f} | {v['wall_s'] / r['atoms']:.2f} | "
+                      f"**{v['ratio']:.1f}x** | {v['energy_err_mev_per_atom']:+.2f} |")
 
 
 def _num(x) -> str:
