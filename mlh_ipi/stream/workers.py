@@ -191,12 +191,18 @@ class SnapshotPipeline:
                  self.policy, self.maxsize, self.out_dir)
         return self
 
+    READY_TIMEOUT_S = 600.0  # a worker that is alive but not ready after this long is an error, not a wait
+
     def _wait_ready(self) -> float:
         t0, ready = time.monotonic(), set()
         while len(ready) < self.n_workers:
             try:
                 kind, wid, payload = self._results.get(timeout=0.5)
             except queue.Empty:
+                if time.monotonic() - t0 > self.READY_TIMEOUT_S:
+                    self._terminate()
+                    raise RuntimeError(f"{self.n_workers - len(ready)} stream worker(s) not ready after "
+                                       f"{self.READY_TIMEOUT_S:.0f} s (alive, but the model never loaded)") from None
                 dead = [p for p in self._procs if not p.is_alive()]
                 if dead:
                     self._terminate()
