@@ -138,3 +138,55 @@ def test_models_without_a_baseline_load_as_before():
     pred = HamiltonianPredictor.load(shipped)
     assert pred.baseline == ""
     assert pred.harris_baseline(None) is None
+
+
+def test_committee_of_baseline_members_adds_one_h0_and_scores_on_the_network_spread(baseline_model, monkeypatch):
+    """A committee of ΔH members: mean H and mean geometry derivative equal the members' own
+    (each with H_0), the spread is the networks' spread (H_0 is common, built once), and a
+    member with a different baseline is refused."""
+    import torch
+
+    from mlh_ipi.dft import harris
+    from mlh_ipi.model.committee import Committee
+    from mlh_ipi.model.predictor import HamiltonianPredictor
+    from mlh_ipi.workflows.al_mlh import committee_uncertainty
+
+    first = HamiltonianPredictor.load(baseline_model / "best.pt")
+    second = HamiltonianPredictor.load(baseline_model / "best.pt")
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in second.model.parameters():
+            p.add_(1e-2 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    committee = Committee([first, second])
+    assert committee.baseline == "harris"
+    atoms = _si2((0.1, -0.02, 0.05))
+    graph = committee.graph(atoms.get_chemical_symbols(), atoms.get_positions(), atoms.cell.array)
+
+    built = []
+    original = harris.HarrisBaseline.__init__
+    monkeypatch.setattr(harris.HarrisBaseline, "__init__",
+                        lambda self, *a, **k: (built.append(1), original(self, *a, **k))[1])
+    pred = committee.predict_gamma(graph)
+    assert len(built) == 1  # one H_0 for the whole committee
+    members = [first.predict_gamma(graph), second.predict_gamma(graph)]
+    np.testing.assert_allclose(pred.mean, np.mean(members, axis=0), atol=1e-12)
+    np.testing.assert_allclose(pred.std, np.std(members, axis=0), atol=1e-12)
+    assert pred.max_std > 1e-5  # the perturbed member really differs
+
+    built.clear()
+    assert committee.network_spread(graph) == pytest.approx(pred.max_std, rel=1e-9)
+    assert committee_uncertainty(committee, atoms) == pytest.approx(pred.max_std * 27.211386245988, rel=1e-6)
+    assert not built  # the active-learning score never builds H_0
+
+    base = first.harris_baseline(graph)
+    g = _weights(graph.nao, seed=1)
+    np.testing.assert_allclose(committee.gamma_vjp(graph, g, baseline=base),
+                               0.5 * (first.gamma_vjp(graph, g, base) + second.gamma_vjp(graph, g, base)),
+                               atol=1e-10)
+
+    import dataclasses
+
+    plain = HamiltonianPredictor.load(baseline_model / "best.pt")
+    plain.model.config = dataclasses.replace(plain.model.config, baseline="")
+    with pytest.raises(ValueError, match="different baselines"):
+        Committee([first, plain])

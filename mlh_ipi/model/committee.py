@@ -16,7 +16,7 @@ import torch
 
 from mlh_ipi.data.graphs import StructureGraph
 from mlh_ipi.dft.settings import DFTSettings
-from mlh_ipi.model.predictor import HamiltonianPredictor
+from mlh_ipi.model.predictor import HamiltonianPredictor, with_baseline_vjp
 from mlh_ipi.orbitals import OrbitalLayout
 
 
@@ -111,9 +111,13 @@ class Committee:
     def gamma_vjp(self, graph: StructureGraph, weights: np.ndarray, baseline=None) -> np.ndarray:
         """Geometry derivative of sum G.H for the committee mean H (Hartree/Angstrom), see the predictor."""
         grad = np.mean([m.network_gamma_vjp(graph, weights) for m in self.members], axis=0)
-        base = self.members[0].harris_baseline(graph, baseline)
-        if base is not None:
-            from mlh_ipi.units import BOHR
+        return with_baseline_vjp(grad, self.members[0].harris_baseline(graph, baseline), weights)
 
-            grad = grad + base.vjp_ha_bohr(weights) / BOHR
-        return grad
+    def network_spread(self, graph: StructureGraph) -> float:
+        """Largest elementwise committee spread of ``H^Gamma`` (Hartree), without building any H_0.
+
+        A baseline's H_0 is the same for every member, so the spread of the
+        networks' ΔH is the spread of H; this is the active-learning score.
+        """
+        stack = np.stack([m.predict_network_gamma(graph) for m in self.members])
+        return float(stack.std(0).max())

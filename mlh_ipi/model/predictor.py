@@ -143,13 +143,8 @@ class HamiltonianPredictor:
 
     def gamma_vjp(self, graph: StructureGraph, weights: np.ndarray, baseline=None) -> np.ndarray:
         """d/dr_A of sum weights.H^Gamma, H_0 included for baseline models: (N, 3), **Hartree/Angstrom**."""
-        grad = self.network_gamma_vjp(graph, weights)
-        base = self.harris_baseline(graph, baseline)
-        if base is not None:
-            from mlh_ipi.units import BOHR
-
-            grad = grad + base.vjp_ha_bohr(weights) / BOHR  # Hartree/Bohr -> Hartree/Angstrom
-        return grad
+        return with_baseline_vjp(self.network_gamma_vjp(graph, weights),
+                                 self.harris_baseline(graph, baseline), weights)
 
     def network_gamma_vjp(self, graph: StructureGraph, weights: np.ndarray) -> np.ndarray:
         """d/dr_A of sum_{mu nu} weights_{mu nu} H^Gamma_{mu nu}: (N, 3), **Hartree/Angstrom**.
@@ -178,3 +173,15 @@ class HamiltonianPredictor:
             for p, req in zip(self.model.parameters(), frozen):
                 p.requires_grad_(req)
         return grad.to(torch.float64).numpy()
+
+
+def with_baseline_vjp(grad_ha_a: np.ndarray, baseline, weights: np.ndarray) -> np.ndarray:
+    """Add d/dr_A Tr[weights H_0] of a ``HarrisBaseline`` (None: nothing) to a network vjp.
+
+    ``grad_ha_a``: (N, 3) Hartree/Angstrom; the baseline's term comes in Hartree/Bohr.
+    """
+    if baseline is None:
+        return grad_ha_a
+    from mlh_ipi.units import BOHR
+
+    return grad_ha_a + baseline.vjp_ha_bohr(weights) / BOHR

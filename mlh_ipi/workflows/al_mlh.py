@@ -169,7 +169,7 @@ def balanced_selection(scores: Sequence[float], groups: Sequence[Hashable], coun
 def committee_uncertainty(committee, atoms: Atoms) -> float:
     """Max over H^Gamma elements of the standard deviation over committee members (eV)."""
     graph = committee.graph(atoms.get_chemical_symbols(), atoms.get_positions(), atoms.cell.array)
-    return float(committee.predict_gamma(graph).max_std * HARTREE)
+    return committee.network_spread(graph) * HARTREE
 
 
 def group_of(atoms: Atoms, keys: Sequence[str]) -> str:
