@@ -60,7 +60,10 @@ scratch. Run it in the background; it resumes where it stopped::
     python benchmarks/sio2_vo_formation.py --stage dft --threads 1 > dft.log 2>&1 &
     python benchmarks/sio2_vo_formation.py --stage report   # table from what is finished
 
-A second model joins the same study with ``--tag``: ``--model examples/sio2_vo/model/harris/best.pt
+A second model joins the same study with ``--tag``, optionally from the first model's minima
+(``--mlh-start mlh``: its host and vacancies start from ``work/mlh``'s relaxed geometries, so its
+relaxations take a few steps and its wall times are not comparable with DFT's; the ``mlh_start``
+column says so): ``--model examples/sio2_vo/model/harris/best.pt
 --tag harris`` relaxes with the Harris-baseline model (BENCHMARKS.md §4e) in ``work/mlh_harris``
 and writes ``results_harris.*``, compared against the same DFT references (``refs/``, never
 redone). DFT runs that start from an MLH-relaxed geometry (the host, the cases beyond
@@ -246,7 +249,9 @@ def run(args) -> list[dict]:
             table = formation_energies(host, sites, mlh_dir, engine="mlh", model=args.model,
                                        o2_energy_ev=e_o2 if np.isfinite(e_o2) else 0.0,
                                        fmax_ev_per_a=args.fmax, max_steps=args.max_steps,
-                                       optimizer=args.optimizer, vacancy_from="input", plot=False)
+                                       optimizer=args.optimizer, vacancy_from="input", plot=False,
+                                       start_from=None if not args.mlh_start
+                                       else work / args.mlh_start / host_name)
             mlh = {r.site: r for r in table.rows}
             mlh_host = table.host
         elif (mlh_dir / "host" / "result.json").exists():
@@ -273,6 +278,7 @@ def run(args) -> list[dict]:
                 ref = load_reference(ref_path(out, case.name), dft_settings)
             if case.site in mlh:
                 rows.append(compare_case(case, mlh[case.site], mlh_host, ref, dft_host, e_o2))
+            rows[-1]["mlh_start"] = args.mlh_start or "unrelaxed"
     report(rows, out, args, e_o2, o2_source, dft_settings)
     return rows
 
@@ -317,14 +323,14 @@ def compare_case(case: Case, m, m_host, ref: Atoms | None, ref_host: Atoms | Non
 
 # ---------------------------------------------------------------- outputs
 def markdown(rows: list[dict]) -> str:
-    head = ["case", "dft start", "E_f MLH (eV)", "E_f DFT (eV)", "ΔE_f (eV)", "ΔE V_O (meV/at)",
+    head = ["case", "MLH start", "DFT start", "E_f MLH (eV)", "E_f DFT (eV)", "ΔE_f (eV)", "ΔE V_O (meV/at)",
             "ΔE host (meV/at)", "ΔQ (amu^½ Å)"] + [f"MAE {r:g} Å (Å)" for r in SPHERE_RADII_A] + \
            ["MLH gap (eV)", "MLH levels − VBM (eV)", "DFT HOMO-LUMO (eV)", "t MLH/DFT",
             "steps MLH/DFT"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     f = lambda x, p=3: "-" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{p}f}"  # noqa: E731
     for r in rows:
-        cells = [r["case"], r["dft_start"], f(r["ef_mlh_ev"]), f(r["ef_dft_ev"]), f(r["ef_err_ev"]),
+        cells = [r["case"], r.get("mlh_start", "unrelaxed"), r["dft_start"], f(r["ef_mlh_ev"]), f(r["ef_dft_ev"]), f(r["ef_err_ev"]),
                  f(r["e_err_vo_mev_per_atom"], 2), f(r["e_err_host_mev_per_atom"], 2), f(r["delta_q_amu_a"])]
         cells += [f(r[f"mae_{x:g}A"], 4) for x in SPHERE_RADII_A]
         cells += [f(r["mlh_gap_ev"], 2), r["mlh_levels_above_vbm_ev"] or "-", f(r["dft_homo_lumo_ev"], 2),
@@ -344,7 +350,7 @@ def report(rows, out: Path, args, e_o2, o2_source, settings: DFTSettings) -> Non
     w.writerows(rows)
     write_text(out / f"results{suffix(args.tag)}.csv", buf.getvalue())
     done = [r for r in rows if not np.isnan(r["ef_dft_ev"])]
-    same = [r for r in done if r["dft_start"] == "unrelaxed"]
+    same = [r for r in done if r["dft_start"] == "unrelaxed" and r.get("mlh_start", "unrelaxed") == "unrelaxed"]
     summary = [f"# V_O in a-SiO2: MLH vs DFT relaxations through i-PI ({time.strftime('%Y-%m-%d')})", "",
                f"model `{args.model}`; DFT {settings.basis}, {settings.ke_cutoff:g} Ha; "
                f"E(O2) = {e_o2:.4f} eV ({o2_source}); fmax {args.fmax} eV/Å, {args.optimizer}; "
@@ -410,6 +416,9 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=str(ROOT / "examples" / "sio2_vo" / "model" / "best.pt"))
     p.add_argument("--tag", default="", help="a second MLH model in the same study: its relaxations go to "
                    "work/mlh_TAG and its tables to results_TAG.*; the DFT references are shared")
+    p.add_argument("--mlh-start", default="", metavar="FOLDER",
+                   help="start the MLH host and vacancies from the relaxed geometries of another MLH run, "
+                        "e.g. 'mlh' (the default model's runs in work/mlh) for a --tag model")
     p.add_argument("--hosts", nargs="+", default=list(DEFAULT_HOSTS), metavar="PATH:NSITES")
     p.add_argument("--stage", choices=("all", "mlh", "dft", "report"), default="all",
                    help="mlh: MLH relaxations only; dft: DFT relaxations only (cases that start "

@@ -93,6 +93,16 @@ def test_formation_energy_workflow_relaxes_writes_and_resumes(tiny_model, quartz
     with pytest.raises(ValueError, match="other options"):
         formation_energies(host, [5], out, **{**kw, "vacancy_from": "input"})
 
+    # a second run starts host and vacancy from this run's minima (start_from)
+    formation_energies(host, [5], tmp_path / "second", **kw, start_from=out)
+    assert np.allclose(read(tmp_path / "second" / "host" / "init.extxyz").positions,
+                       table.host.atoms().positions, atol=1e-8)
+    assert np.allclose(read(tmp_path / "second" / "vo_site0005" / "init.extxyz").positions,
+                       final.positions, atol=1e-8)
+    with pytest.raises(ValueError, match="holds no finished relaxation"):
+        formation_energies(host, [5], tmp_path / "third", **kw, start_from=tmp_path / "nothing")
+    assert not (tmp_path / "third").exists()
+
 
 def test_a_site_that_is_not_oxygen_is_a_clear_error_before_anything_runs(tiny_model, quartz, tmp_path,
                                                                          capsys):

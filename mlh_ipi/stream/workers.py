@@ -61,9 +61,11 @@ class SnapshotEvaluator:
 
 
 def _worker_main(model: str, threads: int, tasks, results, worker_id: int, niceness: int = 0) -> None:
-    """Worker process: load the model once, then evaluate snapshots until the ``None`` sentinel."""
-    if niceness:
-        os.nice(niceness)  # yield the CPU to MD when cores are oversubscribed
+    """Worker process: load the model once, then evaluate snapshots until the ``None`` sentinel.
+
+    ``niceness`` is applied after the model has loaded: a worker that starts at nice 19
+    on busy cores gets a few per cent of a core and took more than 15 minutes to load
+    (seen in CI while other jobs were running), while the MD waits for it to be ready."""
     import torch
 
     torch.set_num_threads(threads)
@@ -72,6 +74,8 @@ def _worker_main(model: str, threads: int, tasks, results, worker_id: int, nicen
     except Exception as err:  # noqa: BLE001 - reported to the parent, which stops
         results.put(("fatal", worker_id, f"worker {worker_id} could not load {model}: {err}"))
         return
+    if niceness:
+        os.nice(niceness)  # from now on, yield the CPU to MD when cores are oversubscribed
     results.put(("ready", worker_id, None))
     while True:
         snap = tasks.get()

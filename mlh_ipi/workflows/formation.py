@@ -30,7 +30,10 @@ A finished relaxation (its ``result.json``) is never redone. Site indices refer
 to the host; an index that is not an O raises ``ValueError`` before anything runs.
 By default each vacancy is cut from the **relaxed** host (``vacancy_from="relaxed"``);
 ``"input"`` cuts it from the input host instead, so that two engines can start
-from the very same unrelaxed vacancy cell.
+from the very same unrelaxed vacancy cell. ``start_from`` (the folder of a
+finished run of the same host and sites, e.g. with another model) starts the host
+and every vacancy from that run's relaxed geometries instead: a second model near
+the first one's minima then needs a few optimiser steps, not a hundred.
 """
 from __future__ import annotations
 
@@ -180,18 +183,22 @@ def formation_energies(host: Atoms, sites: Sequence[int], out: str | Path, engin
                        o2_energy_ev: float | None = None, fmax_ev_per_a: float = 0.02,
                        max_steps: int = 500, optimizer: str = "lbfgs",
                        vacancy_from: str = "relaxed", timeout_s: float | None = None,
-                       plot: bool = True, force_mode: str = "consistent") -> FormationTable:
+                       plot: bool = True, force_mode: str = "consistent",
+                       start_from: str | Path | None = None) -> FormationTable:
     """Relax the host and one V_O per site through i-PI; return and write the E_f table (see module doc)."""
     if vacancy_from not in VACANCY_FROM:
         raise ValueError(f"vacancy_from must be one of {VACANCY_FROM}, got {vacancy_from!r}")
     sites = check_sites(host, sites)
     out = Path(out)
+    start_host = host if start_from is None else start_geometry(start_from, host)  # checked before any run
     out.mkdir(parents=True, exist_ok=True)
     settings = reference_settings(engine, model, settings_json)
     _check_same_run(out, {"engine": engine, "model_sha256": model_fingerprint(model) if model else None,
                           "settings": settings.physics_key(), "fmax_ev_per_a": fmax_ev_per_a,
                           "optimizer": optimizer, "vacancy_from": vacancy_from,
-                          **({"force_mode": force_mode} if engine == "mlh" else {})})
+                          **({"force_mode": force_mode} if engine == "mlh" else {}),
+                          **({"start_from": "/".join(Path(start_from).resolve().parts[-2:])}
+                             if start_from is not None else {})})
     settings_file = out / "dft_settings.json"
     write_json(settings_file, settings.to_dict())
     e_o2, o2_source = o2_energy(out, settings, o2_energy_ev)
@@ -201,17 +208,48 @@ def formation_energies(host: Atoms, sites: Sequence[int], out: str | Path, engin
                     timeout_s=timeout_s, force_mode=force_mode)
 
     log.info("host (%d atoms): relaxing with %s", len(host), engine)
-    host_res = relax_checked(host, out / "host", **relax_kw)
+    host_res = relax_checked(start_host, out / "host", **relax_kw)
     start_host = host_res.atoms() if vacancy_from == "relaxed" else host
     rows = []
     for k, site in enumerate(sites, 1):
         vo, info = make_oxygen_vacancy(start_host, site=site)
+        if start_from is not None:  # read when its turn comes: that run may still be finishing it
+            vo = _with_info(start_geometry(start_from, host, site), vo)
         log.info("V_O site %d (%d/%d): relaxing with %s", site, k, len(sites), engine)
         res = relax_checked(vo, out / f"vo_site{site:04d}", defect_atoms=info["defect_si"], **relax_kw)
         rows.append(_row(site, vo, res, host_res, e_o2, engine))
     table = FormationTable(rows, host_res, e_o2, o2_source, out)
     write_table(table, plot=plot)
     return table
+
+
+def start_geometry(folder: str | Path, host: Atoms, site: int | None = None) -> Atoms:
+    """The relaxed host (``site`` None) or V_O at ``site`` of a finished formation run in ``folder``.
+
+    ``ValueError`` when that relaxation is missing or unfinished, or holds other atoms."""
+    from mlh_ipi.ipi.relax import load_result
+
+    sub = Path(folder) / ("host" if site is None else f"vo_site{site:04d}")
+    if not (sub / "result.json").exists():
+        raise ValueError(f"start_from: {sub} holds no finished relaxation")
+    atoms = load_result(sub).atoms()
+    natoms = len(host) - (site is not None)
+    if site is None and atoms.get_chemical_symbols() != host.get_chemical_symbols():
+        raise ValueError(f"start_from: {sub} holds another host (other atoms or order)")
+    if len(atoms) != natoms or not np.allclose(atoms.cell.array, host.cell.array, atol=1e-6):
+        raise ValueError(f"start_from: {sub} holds {len(atoms)} atoms in another cell; "
+                         f"expected {natoms} in the host's cell")
+    return atoms
+
+
+def _with_info(atoms: Atoms, like: Atoms) -> Atoms:
+    """``atoms`` (positions of another run) carrying ``like``'s info (defect Si indices, site)."""
+    if atoms.get_chemical_symbols() != like.get_chemical_symbols():
+        raise ValueError("start_from: the vacancy there has another atom order than this one")
+    atoms = atoms.copy()
+    atoms.calc = None
+    atoms.info.update(like.info)
+    return atoms
 
 
 def relax_checked(start: Atoms, workdir: Path, **kw) -> RelaxResult:
