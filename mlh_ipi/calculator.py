@@ -111,6 +111,10 @@ class MLHCalculator(Calculator):
         symbols = atoms.get_chemical_symbols()
         graph = self.model.graph(symbols, atoms.get_positions(), atoms.cell.array)
         baseline = None
+        if self.mode == "h_only" and self.model.baseline:  # H_0 and S from one PySCF cell
+            from mlh_ipi.dft.harris import HarrisBaseline
+
+            baseline = HarrisBaseline(atoms, self.settings)
         if self.mode != "h_only":
             from mlh_ipi.energy.functional import KohnShamFunctional
 
@@ -132,7 +136,8 @@ class MLHCalculator(Calculator):
         if self.mode == "h_only":
             from mlh_ipi.dft.cell import gamma_overlap
 
-            s = gamma_overlap(atoms, self.settings)
+            s = (gamma_overlap(atoms, self.settings) if baseline is None
+                 else np.asarray(baseline.mf.cell.pbc_intor("int1e_ovlp", hermi=1)))
             e, c = solve(h, s)
             nelectron = _nelectron(atoms, self.settings)
         else:

@@ -104,6 +104,12 @@ def test_baseline_model_serves_forces_that_are_minus_the_energy_gradient(baselin
         return KohnShamFunctional(at, pred.settings).evaluate(pred.predict_gamma(graph), forces=False).energy_ev
 
     assert served_energy(atoms) == pytest.approx(energy, abs=1e-8)
+    # the stream's h_only mode (no energy functional) sees the same H_0 + ΔH and the same S
+    h_only = MLHCalculator(pred, mode="h_only")
+    h_only.calculate(atoms.copy(), properties=[])
+    np.testing.assert_allclose(h_only.eigensystem["mo_energy_ha"], atoms.calc.eigensystem["mo_energy_ha"],
+                               atol=1e-10)
+    np.testing.assert_allclose(h_only.eigensystem["overlap"], atoms.calc.eigensystem["overlap"], atol=1e-12)
     step = 2e-3
     for i, k in [(0, 0), (0, 2), (1, 1)]:
         e = []
