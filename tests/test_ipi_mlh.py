@@ -39,6 +39,16 @@ def test_ipi_relaxation_matches_ase_relaxation_with_the_same_model(tiny_model, t
     assert abs(res.energy_ev - e_ase) < 1e-4, (res.energy_ev, e_ase)
     assert res.energies_ev[0] == pytest.approx(e0, abs=1e-6)  # same PES at the start
     assert res.energy_ev < e0
+    # the final geometry is in the structure's own frame (i-PI rotates this fcc cell into its
+    # upper-triangular orientation): the same Si-Si vector as ASE's minimum, and its MLH
+    # energy is the reported one
+    final = res.atoms()
+    assert np.allclose(final.cell.array, direct.cell.array)
+    bond = [a.positions[1] - a.positions[0] for a in (final, direct)]
+    frac = np.linalg.solve(direct.cell.array.T, bond[0] - bond[1])  # a lattice vector: whole numbers
+    assert np.allclose(frac, np.round(frac), atol=1e-3), frac
+    final.calc = MLHCalculator(tiny_model)
+    assert final.get_potential_energy() == pytest.approx(res.energy_ev, abs=1e-4)
     # the electronic extras came through i-PI's output
     assert res.extras["band_gap"] == pytest.approx(direct.calc.electronic["band_gap"], abs=5e-3)
     assert {"vbm", "cbm", "defect_levels"} <= set(res.extras)
@@ -154,3 +164,12 @@ def test_interrupted_relaxation_resumes_from_its_last_geometry(tiny_model, tmp_p
     assert resumed.steps == len(resumed.energies_ev) > 4
     assert resumed.energy_ev < first.energy_ev
     assert resumed.wall_s > first.wall_s * 0.5  # both segments counted
+    # the whole path, both segments, one frame per recorded energy, ends at the final geometry
+    from mlh_ipi.ipi.relax import relaxation_trajectory
+
+    traj = relaxation_trajectory(work)
+    assert [a.info["step"] for a in traj] == list(range(resumed.steps))
+    assert [a.info["energy_ev"] for a in traj] == pytest.approx(resumed.energies_ev)
+    assert np.allclose(traj[0].positions, _start().positions, atol=1e-5)
+    assert np.allclose(traj[3].positions, last, atol=1e-5)
+    assert np.allclose(traj[-1].positions, resumed.atoms().positions, atol=1e-8)

@@ -146,6 +146,31 @@ def load_result(workdir: str | Path) -> RelaxResult:
     return res
 
 
+def relaxation_trajectory(workdir: str | Path) -> list[Atoms]:
+    """Every optimiser step of a finished relaxation folder, in order, as Atoms (Angstrom)
+    with ``info["energy_ev"]`` and ``info["step"]``: the archived segments of interrupted
+    runs first (their frames are re-read from ``segment_NN/``), then the last run."""
+    work = Path(workdir)
+    res = load_result(work)
+    template = read(work / "init.extxyz")
+    index = work / "segments.json"
+    frames = []
+    for seg in json.loads(index.read_text()) if index.exists() else []:
+        frames += _read_ipi_xyz(work / seg["folder"] / "relax.pos_0.xyz", complete_only=True,
+                                cell=template.cell.array)[:seg["steps"]]
+    current = _read_ipi_xyz(work / "relax.pos_0.xyz", cell=template.cell.array)
+    frames += current[1:] if frames else current  # a resumed run's step 0 repeats the last geometry
+    if len(frames) != len(res.energies_ev):
+        raise ValueError(f"{work}: {len(frames)} frames but {len(res.energies_ev)} energies")
+    out = []
+    for step, (pos, energy) in enumerate(zip(frames, res.energies_ev)):
+        at = template.copy()
+        at.positions = pos
+        at.info.update({"energy_ev": float(energy), "step": step})
+        out.append(at)
+    return out
+
+
 def _archive_interrupted(work: Path) -> list[dict]:
     """Move an interrupted run's files to ``segment_NN/``; every archived segment's summary.
 
@@ -158,7 +183,7 @@ def _archive_interrupted(work: Path) -> list[dict]:
     pos = work / "relax.pos_0.xyz"
     if out.exists() and pos.exists():
         energies = read_properties(out)["potential"].tolist() if out.stat().st_size else []
-        frames = _read_ipi_xyz(pos, complete_only=True)
+        frames = _read_ipi_xyz(pos, complete_only=True, cell=read(work / "init.extxyz").cell.array)
         n = min(len(energies), len(frames))
         if n:
             folder = work / f"segment_{len(segments):02d}"
@@ -212,8 +237,8 @@ def _collect(work: Path, atoms: Atoms, wall: float, fmax_target: float,
         current = current[1:]
     energies = [e for s in segments for e in s["energies_ev"]] + current
     wall += sum(s["wall_s"] for s in segments)
-    pos = _read_ipi_xyz(work / "relax.pos_0.xyz")
-    frc = _read_ipi_xyz(work / "relax.frc_0.xyz")
+    pos = _read_ipi_xyz(work / "relax.pos_0.xyz", cell=atoms.cell.array)
+    frc = _read_ipi_xyz(work / "relax.frc_0.xyz", cell=atoms.cell.array)
     final = atoms.copy()
     final.positions = pos[-1]
     fmax = float(np.abs(frc[-1]).max())
@@ -226,11 +251,19 @@ def _collect(work: Path, atoms: Atoms, wall: float, fmax_target: float,
                        wall_s=wall, extras=extras[-1] if extras else {}, final_structure=str(out))
 
 
-def _read_ipi_xyz(path: Path, complete_only: bool = False) -> list[np.ndarray]:
+def _read_ipi_xyz(path: Path, complete_only: bool = False, cell=None) -> list[np.ndarray]:
     """Frames of an i-PI xyz trajectory as (N, 3) arrays (the units written in the XML).
+
+    i-PI keeps the cell in its own orientation (a along x, b in the xy plane) and
+    writes vectors in that frame; ``cell`` (3x3, rows, the structure's own cell in
+    the same units) maps every frame back to the structure's frame through the
+    cell parameters on the frame's comment line. Only a triclinic or rotated cell
+    differs; without ``cell`` the vectors stay in i-PI's frame.
 
     ``complete_only``: drop a last frame cut short by a killed writer instead of failing.
     """
+    from ase.geometry import cellpar_to_cell
+
     lines = path.read_text().splitlines()
     frames, k = [], 0
     while k < len(lines):
@@ -240,6 +273,9 @@ def _read_ipi_xyz(path: Path, complete_only: bool = False) -> list[np.ndarray]:
             frame = np.array([[float(x) for x in ln.split()[1:4]] for ln in block])
             if frame.shape != (n, 3):
                 raise ValueError(f"frame {len(frames)} of {path} is incomplete")
+            if cell is not None:
+                params = [float(x) for x in lines[k + 1].split("CELL(abcABC):")[1].split()[:6]]
+                frame = frame @ np.linalg.solve(cellpar_to_cell(params), np.asarray(cell, dtype=float))
         except (ValueError, IndexError):
             if complete_only:
                 break

@@ -1,0 +1,133 @@
+"""Relaxation-trajectory frames for the a-SiO2 V_O training set: relax with the MLH, label with DFT.
+
+Why: the training cells (``make_dataset.py``, set ``train``) are Vashishta
+melt-quench geometries, unrelaxed or rattled by 0.05 Å. The DFT minimum of these
+settings (PBE, SZV-MOLOPT-SR) is far from them: the held-out 48-atom host moves by
+0.63 Å r.m.s. (1.56 Å at most) from its input to its DFT minimum, and the mean
+Si-O bond grows from 1.62 to 1.71 Å. The relaxed cells of the formation study
+are therefore outside the training distribution, and the MLH energy error there
+(+4.0 meV/atom for the Harris-baseline model at the shipped model's relaxed host,
++10.1 meV/atom for the shipped model) is several times its error on the
+test48 cells (+0.85 meV/atom). The reference study built 80 % of its dataset
+from relaxation trajectories (40 frames from each of 12 DFT relaxations).
+
+What this does, per training host (seeds 0, 1, 3; never the held-out hosts):
+
+1. ``relax``: the first ``--per-host`` unrelaxed V_O cells of the ``train`` set are
+   relaxed through i-PI with an MLH model (``--model``; the shipped model is the
+   cheapest per step) to ``--fmax``, at most ``--max-steps`` steps. Resumable:
+   an interrupted relaxation continues from its last geometry.
+2. ``frames``: ``--frames`` geometries per trajectory, evenly spaced in path
+   length (the summed displacement between steps, so the large early moves and the
+   approach to the minimum are both sampled), the last one being the final
+   geometry; step 0 (already a training label) is not taken. Written to
+   ``data/train_relax.extxyz`` with the trajectory, step and MLH energy in ``info``.
+3. ``label``: DFT labels (the model's settings, compact files: E, F and H) in
+   ``data/labels/train_relax``; resumable and shareable by two processes
+   (``--reverse`` in the second).
+
+Usage (one core each; rerun after an interruption)::
+
+    MLH_IPI_THREADS=1 python examples/sio2_vo/relaxation_frames.py
+    MLH_IPI_THREADS=1 python examples/sio2_vo/relaxation_frames.py --stages label --reverse   # a second labeller
+
+The relaxation folders (``data/relax_work/``) are tracked in git like the
+formation study's, because the run spans sessions.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+from ase.io import read, write
+
+from mlh_ipi.data.labelling import label_batch
+from mlh_ipi.ipi.relax import relax_with_ipi, relaxation_trajectory
+from mlh_ipi.threads import configure_threads
+from mlh_ipi.workflows.formation import reference_settings
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+STAGES = ("relax", "frames", "label")
+log = logging.getLogger("relaxation_frames")
+
+
+def starts(per_host: int) -> list[tuple[str, object]]:
+    """(name, Atoms): the first ``per_host`` unrelaxed V_O cells of each training host."""
+    frames = read(DATA / "train.extxyz", index=":")
+    out, count = [], {}
+    for at in frames:
+        seed = int(at.info["host_seed"])
+        if at.info.get("kind") != "V_O" or count.get(seed, 0) >= per_host:
+            continue
+        count[seed] = count.get(seed, 0) + 1
+        out.append((f"asio2_48_s{seed}_site{int(at.info['defect_host_index']):04d}", at))
+    return out
+
+
+def pick_by_path_length(trajectory, n: int) -> list[int]:
+    """``n`` step indices evenly spaced in cumulative displacement (Å), the last step included,
+    step 0 excluded; fewer when the trajectory is shorter."""
+    pos = np.stack([a.positions for a in trajectory])
+    step = np.linalg.norm((pos[1:] - pos[:-1]).reshape(len(pos) - 1, -1), axis=1)
+    path = np.concatenate([[0.0], np.cumsum(step)])
+    targets = path[-1] * np.arange(1, n + 1) / n
+    picked = sorted({int(np.argmin(np.abs(path - t))) for t in targets} - {0})
+    return picked
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    p.add_argument("--model", default=str(HERE / "model" / "best.pt"))
+    p.add_argument("--per-host", type=int, default=2)
+    p.add_argument("--frames", type=int, default=6, help="per trajectory")
+    p.add_argument("--fmax", type=float, default=0.05, help="eV/Å, max force component")
+    p.add_argument("--max-steps", type=int, default=80)
+    p.add_argument("--work", type=Path, default=DATA / "relax_work")
+    p.add_argument("--reverse", action="store_true", help="label last-first (a second labeller process)")
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    configure_threads(args.threads)
+    cases = starts(args.per_host)
+    settings = reference_settings("mlh", args.model)
+
+    if "relax" in args.stages:
+        for k, (name, at) in enumerate(cases, 1):
+            log.info("relax %s (%d/%d)", name, k, len(cases))
+            res = relax_with_ipi(at, args.work / name, engine="mlh", model=args.model,
+                                 fmax_ev_per_a=args.fmax, max_steps=args.max_steps,
+                                 defect_atoms=[int(i) for i in at.info["defect_si"]])
+            log.info("%s: %d steps, E %.4f -> %.4f eV, fmax %.3f eV/Å", name, res.steps,
+                     res.energies_ev[0], res.energy_ev, res.fmax_ev_per_a)
+
+    frames_file = DATA / "train_relax.extxyz"
+    if "frames" in args.stages:
+        frames = []
+        for name, _ in cases:
+            if not (args.work / name / "result.json").exists():
+                raise SystemExit(f"{name} is not relaxed yet: run --stages relax first")
+            traj = relaxation_trajectory(args.work / name)
+            for i in pick_by_path_length(traj, args.frames):
+                at = traj[i]
+                at.info.update({"kind": "V_O relaxation frame", "trajectory": name,
+                                "mlh_energy_ev": at.info.pop("energy_ev")})
+                frames.append(at)
+        write(frames_file, frames)
+        log.info("%d frames from %d trajectories -> %s", len(frames), len(cases), frames_file)
+
+    if "label" in args.stages:
+        frames = read(frames_file, index=":")
+        order = range(len(frames) - 1, -1, -1) if args.reverse else None
+        report = label_batch(frames, DATA / "labels" / "train_relax", settings,
+                             source=str(frames_file.relative_to(HERE)), order=order, compact=True)
+        print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
