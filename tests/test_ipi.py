@@ -172,3 +172,21 @@ def test_a_finished_relaxation_folder_that_moved_still_finds_its_final_structure
     res = load_result(tmp_path)
     assert Path(res.final_structure) == tmp_path / "final.extxyz"
     assert np.allclose(res.atoms().positions, at.positions)
+
+
+def test_properties_file_cut_short_by_a_kill_keeps_its_complete_rows(tmp_path):
+    """i-PI killed mid-write leaves a partial last row: it is dropped (the run resumes from
+    the complete steps); a short row in the middle is corrupt data and an error."""
+    from mlh_ipi.ipi.inputs import read_properties
+
+    head = ("# column   1     --> step : The current simulation time step.\n"
+            "# column   2     --> potential{electronvolt} : The physical system potential energy.\n")
+    out = tmp_path / "relax.out"
+    out.write_text(head + "    0.0   -1.5e+01\n    1.0   -1.6e+01\n    2.0000000e+00   \n")
+    props = read_properties(out)
+    assert props["step"].tolist() == [0.0, 1.0] and props["potential"].tolist() == [-15.0, -16.0]
+    out.write_text(head + "    0.00000000e+00   \n")  # the case seen in a killed DFT relaxation
+    assert read_properties(out)["potential"].size == 0
+    out.write_text(head + "    0.0   -1.5e+01\n    1.0\n    2.0   -1.7e+01\n")
+    with pytest.raises(ValueError, match="row 1 has 1 of 2 columns"):
+        read_properties(out)

@@ -69,15 +69,28 @@ def geop_xml(init_file: str, address: str, prefix: str = "relax", optimizer: str
 
 
 def read_properties(path: str | Path) -> dict[str, np.ndarray]:
-    """Columns of an i-PI ``*.out`` properties file, keyed by their names (units stripped)."""
+    """Columns of an i-PI ``*.out`` properties file, keyed by their names (units stripped).
+
+    A last row cut short (i-PI killed while writing it) is dropped; a short row
+    anywhere else is an error.
+    """
     names, rows = [], []
-    for line in Path(path).read_text().splitlines():
+    lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
+    for k, line in enumerate(lines):
         if line.startswith("#"):
             m = re.search(r"column\s+\d+\s+-->\s+(\S+)", line)
             if m:
                 names.append(m.group(1).split("{")[0])
-        elif line.strip():
-            rows.append([float(x) for x in line.split()])
+            continue
+        try:
+            row = [float(x) for x in line.split()]
+        except ValueError:
+            row = []
+        if len(row) != len(names):
+            if k == len(lines) - 1:
+                break
+            raise ValueError(f"{path}: row {len(rows)} has {len(row)} of {len(names)} columns")
+        rows.append(row)
     data = np.array(rows).reshape(-1, len(names)) if rows else np.zeros((0, len(names)))
     return {n: data[:, k] for k, n in enumerate(names)}
 
