@@ -378,3 +378,19 @@ def test_cli_build_sio2_prints_the_report(tmp_path, capsys):
     assert (tmp_path / "r.json").exists()
     assert _cli(["build", "sio2", "--atoms", "50", "--out", str(out)]) == 2
     assert "multiple of 3" in capsys.readouterr().err
+
+
+def test_frames_evenly_spaced_in_path_length_end_at_the_last_frame():
+    from ase import Atoms
+
+    from mlh_ipi.structures.trajectory import evenly_in_path_length
+
+    # one atom moving 1 A, then 9 steps of 0.1 A: path length 1.9 A over 11 frames
+    xs = [0.0, 1.0] + [1.0 + 0.1 * k for k in range(1, 10)]
+    frames = [Atoms("H", positions=[[x, 0, 0]]) for x in xs]
+    assert evenly_in_path_length(frames, 2) == [1, 10]  # ~0.95 A (the big jump) and the end
+    assert evenly_in_path_length(frames, 4, include_first=True) == [0, 1, 4, 10]  # 0, 0.63, 1.27, 1.9
+    assert evenly_in_path_length(frames, 50)[-1] == 10 and 0 not in evenly_in_path_length(frames, 50)
+    assert evenly_in_path_length(frames[:1], 3) == [0]
+    with pytest.raises(ValueError, match="at least 1"):
+        evenly_in_path_length(frames, 0)

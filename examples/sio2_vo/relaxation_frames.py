@@ -40,11 +40,11 @@ import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
 from ase.io import read, write
 
 from mlh_ipi.data.labelling import label_batch
 from mlh_ipi.ipi.relax import relax_with_ipi, relaxation_trajectory
+from mlh_ipi.structures.trajectory import evenly_in_path_length
 from mlh_ipi.threads import configure_threads
 from mlh_ipi.workflows.formation import reference_settings
 
@@ -65,17 +65,6 @@ def starts(per_host: int) -> list[tuple[str, object]]:
         count[seed] = count.get(seed, 0) + 1
         out.append((f"asio2_48_s{seed}_site{int(at.info['defect_host_index']):04d}", at))
     return out
-
-
-def pick_by_path_length(trajectory, n: int) -> list[int]:
-    """``n`` step indices evenly spaced in cumulative displacement (Å), the last step included,
-    step 0 excluded; fewer when the trajectory is shorter."""
-    pos = np.stack([a.positions for a in trajectory])
-    step = np.linalg.norm((pos[1:] - pos[:-1]).reshape(len(pos) - 1, -1), axis=1)
-    path = np.concatenate([[0.0], np.cumsum(step)])
-    targets = path[-1] * np.arange(1, n + 1) / n
-    picked = sorted({int(np.argmin(np.abs(path - t))) for t in targets} - {0})
-    return picked
 
 
 def main(argv=None) -> int:
@@ -112,7 +101,7 @@ def main(argv=None) -> int:
             if not (args.work / name / "result.json").exists():
                 raise SystemExit(f"{name} is not relaxed yet: run --stages relax first")
             traj = relaxation_trajectory(args.work / name)
-            for i in pick_by_path_length(traj, args.frames):
+            for i in evenly_in_path_length(traj, args.frames):
                 at = traj[i]
                 at.info.update({"kind": "V_O relaxation frame", "trajectory": name,
                                 "mlh_energy_ev": at.info.pop("energy_ev")})
