@@ -239,6 +239,9 @@ def start_geometry(folder: str | Path, host: Atoms, site: int | None = None) -> 
     if len(atoms) != natoms or not np.allclose(atoms.cell.array, host.cell.array, atol=1e-6):
         raise ValueError(f"start_from: {sub} holds {len(atoms)} atoms in another cell; "
                          f"expected {natoms} in the host's cell")
+    for key in ("energy_ev", "fmax_ev_per_a"):  # the other run's numbers, not this one's
+        atoms.info.pop(key, None)
+    atoms.info["started_from"] = str(sub)
     return atoms
 
 
