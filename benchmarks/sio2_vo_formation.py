@@ -278,7 +278,7 @@ def run(args) -> list[dict]:
                 ref = load_reference(ref_path(out, case.name), dft_settings)
             if case.site in mlh:
                 rows.append(compare_case(case, mlh[case.site], mlh_host, ref, dft_host, e_o2))
-            rows[-1]["mlh_start"] = args.mlh_start or "unrelaxed"
+                rows[-1]["mlh_start"] = args.mlh_start or "unrelaxed"
     report(rows, out, args, e_o2, o2_source, dft_settings)
     return rows
 
