@@ -74,8 +74,8 @@ def main(argv=None):
                 atoms = lab.atoms()
                 atoms.calc = calc
                 t0 = time.perf_counter()
+                f = atoms.get_forces()  # first: one evaluation gives both
                 e = atoms.get_potential_energy()
-                f = atoms.get_forces()
                 wall = time.perf_counter() - t0
                 df = (f - lab.forces_ev_per_a) * 1000
                 rows.append({"set": name, "label": path.name, "atoms": lab.natoms, "engine": engine,

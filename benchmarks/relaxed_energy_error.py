@@ -32,18 +32,11 @@ from mlh_ipi.threads import configure_threads
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def mlh_energy_ev(pred, atoms) -> float:
-    """E_KS[D(H)] of the model's H at ``atoms`` (eV), H_0 included for a baseline model."""
-    from mlh_ipi.energy.functional import KohnShamFunctional
-
-    graph = pred.graph(atoms.get_chemical_symbols(), atoms.get_positions(), atoms.cell.array)
-    functional = KohnShamFunctional(atoms, pred.settings)
-    base = None
-    if pred.baseline:
-        from mlh_ipi.dft.harris import HarrisBaseline
-
-        base = HarrisBaseline(mean_field=functional.mf)
-    return float(functional.evaluate(pred.predict_gamma(graph, base), forces=False).energy_ev)
+def mlh_energy_ev(calc, atoms) -> float:
+    """E_KS[D(H)] (eV) served by ``calc`` (an ``MLHCalculator``) at ``atoms``; no forces."""
+    atoms = atoms.copy()
+    atoms.calc = calc
+    return float(atoms.get_potential_energy())
 
 
 def main(argv=None) -> int:
@@ -54,7 +47,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
     configure_threads(args.threads)
-    from mlh_ipi.model.predictor import HamiltonianPredictor
+    from mlh_ipi.calculator import MLHCalculator
 
     refs = sorted(args.refs.glob("dft_*.extxyz"))
     if not refs:
@@ -62,11 +55,11 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for model in args.models:
-        pred = HamiltonianPredictor.load(model)
+        calc = MLHCalculator(model, committee_energy_spread=False)
         for ref in refs:
             at = read(ref)
             t0 = time.perf_counter()
-            e = mlh_energy_ev(pred, at)
+            e = mlh_energy_ev(calc, at)
             rows.append({"model": model, "reference": ref.stem, "atoms": len(at), "converged": bool(at.info["converged"]),
                          "e_dft_ev": float(at.info["energy_ev"]), "e_mlh_ev": e,
                          "error_mev_per_atom": 1000 * (e - at.info["energy_ev"]) / len(at),

@@ -20,6 +20,12 @@ served energy, including the model's own geometry derivative;
 potential build cheaper, not the gradient of the energy). See
 ``mlh_ipi.energy.functional``.
 
+Forces are computed when they are asked for (``get_forces``, or ``calculate``
+with ``"forces"`` in ``properties``; i-PI and ASE optimisers ask for energy and
+forces in one call). An energy-only request skips the gradient passes, which
+are most of the cost; a later ``get_forces`` on the same geometry then
+evaluates the functional again, so ask for forces first when both are needed.
+
 ``mode="h_only"`` skips the energy functional: only the electronic extras are
 computed (MD snapshot analysis); asking it for energy or forces is an error.
 
@@ -141,12 +147,14 @@ class MLHCalculator(Calculator):
             e, c = solve(h, s)
             nelectron = _nelectron(atoms, self.settings)
         else:
-            res = self.functional.evaluate(  # forces always: optimisers ask for both
-                h, force_mode=self.force_mode,
+            want_forces = "forces" in properties
+            res = self.functional.evaluate(
+                h, forces=want_forces, force_mode=self.force_mode,
                 hamiltonian_vjp=lambda g: self.model.gamma_vjp(graph, g, baseline))
             self.results["energy"] = res.energy_ev
             self.results["free_energy"] = res.free_energy_ev
-            self.results["forces"] = res.forces_ev_per_a
+            if want_forces:
+                self.results["forces"] = res.forces_ev_per_a
             s, e, c = self.functional.overlap, res.mo_energy_ha, res.mo_coeff
             nelectron = self.functional.nelectron
             if members_h is not None and self.committee_energy_spread:
