@@ -21,15 +21,23 @@ What this does, per training host (seeds 0, 1, 3; never the held-out hosts):
    length (the summed displacement between steps, so the large early moves and the
    approach to the minimum are both sampled), the last one being the final
    geometry; step 0 (already a training label) is not taken. Written to
-   ``data/train_relax.extxyz`` with the trajectory, step and MLH energy in ``info``.
+   ``data/train_relax/NAME.extxyz`` with the trajectory, step and MLH energy in ``info``.
 3. ``label``: DFT labels (the model's settings, compact files: E, F and H) in
-   ``data/labels/train_relax``; resumable and shareable by two processes
+   ``data/labels/train_relax/NAME/``; resumable and shareable by two processes
    (``--reverse`` in the second).
+
+Stages 2 and 3 work on the trajectories that have finished and skip the others,
+so the labelling of the first trajectories overlaps the relaxation of the last;
+rerun the script to pick up the rest.
+
+Both the relax and label stages claim their cases (``mlh_ipi.claims``), so a
+second process started with ``--reverse`` works from the other end and neither
+repeats the other's work.
 
 Usage (one core each; rerun after an interruption)::
 
     MLH_IPI_THREADS=1 python examples/sio2_vo/relaxation_frames.py
-    MLH_IPI_THREADS=1 python examples/sio2_vo/relaxation_frames.py --stages label --reverse   # a second labeller
+    MLH_IPI_THREADS=1 python examples/sio2_vo/relaxation_frames.py --reverse   # a second process
 
 The relaxation folders (``data/relax_work/``) are tracked in git like the
 formation study's, because the run spans sessions.
@@ -42,6 +50,8 @@ from pathlib import Path
 
 from ase.io import read, write
 
+from mlh_ipi.atomic_io import atomic_path
+from mlh_ipi.claims import release, try_claim
 from mlh_ipi.data.labelling import label_batch
 from mlh_ipi.ipi.relax import relax_with_ipi, relaxation_trajectory
 from mlh_ipi.structures.trajectory import evenly_in_path_length
@@ -52,6 +62,11 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 STAGES = ("relax", "frames", "label")
 log = logging.getLogger("relaxation_frames")
+
+
+def frames_path(name: str) -> Path:
+    """The extxyz file of one trajectory's frames."""
+    return DATA / "train_relax" / f"{name}.extxyz"
 
 
 def starts(per_host: int) -> list[tuple[str, object]]:
@@ -76,7 +91,8 @@ def main(argv=None) -> int:
     p.add_argument("--fmax", type=float, default=0.05, help="eV/Å, max force component")
     p.add_argument("--max-steps", type=int, default=80)
     p.add_argument("--work", type=Path, default=DATA / "relax_work")
-    p.add_argument("--reverse", action="store_true", help="label last-first (a second labeller process)")
+    p.add_argument("--reverse", action="store_true",
+                   help="relax and label last-first (a second process; cases are claimed, never shared)")
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s",
@@ -86,35 +102,56 @@ def main(argv=None) -> int:
     settings = reference_settings("mlh", args.model)
 
     if "relax" in args.stages:
-        for k, (name, at) in enumerate(cases, 1):
-            log.info("relax %s (%d/%d)", name, k, len(cases))
-            res = relax_with_ipi(at, args.work / name, engine="mlh", model=args.model,
-                                 fmax_ev_per_a=args.fmax, max_steps=args.max_steps,
-                                 defect_atoms=[int(i) for i in at.info["defect_si"]])
+        order = list(enumerate(cases, 1))
+        for k, (name, at) in (reversed(order) if args.reverse else order):
+            claim = args.work / f"{name}.claim"
+            if not (args.work / name / "result.json").exists() and not try_claim(claim):
+                log.info("%s is being relaxed by another process; skipped", name)
+                continue
+            try:
+                log.info("relax %s (%d/%d)", name, k, len(cases))
+                res = relax_with_ipi(at, args.work / name, engine="mlh", model=args.model,
+                                     fmax_ev_per_a=args.fmax, max_steps=args.max_steps,
+                                     defect_atoms=[int(i) for i in at.info["defect_si"]])
+            finally:
+                release(claim)
             log.info("%s: %d steps, E %.4f -> %.4f eV, fmax %.3f eV/Å", name, res.steps,
                      res.energies_ev[0], res.energy_ev, res.fmax_ev_per_a)
 
-    frames_file = DATA / "train_relax.extxyz"
+    # Frames and labels go per trajectory, so labelling starts as soon as one
+    # relaxation has finished while the others still run.
+    finished = [(name, at) for name, at in cases if (args.work / name / "result.json").exists()]
+    waiting = [name for name, _ in cases if not (args.work / name / "result.json").exists()]
+    if waiting and ("frames" in args.stages or "label" in args.stages):
+        log.info("not relaxed yet (frames/labels later): %s", ", ".join(waiting))
     if "frames" in args.stages:
-        frames = []
-        for name, _ in cases:
-            if not (args.work / name / "result.json").exists():
-                raise SystemExit(f"{name} is not relaxed yet: run --stages relax first")
+        for name, _ in finished:
+            out = frames_path(name)
+            if out.exists():
+                continue
             traj = relaxation_trajectory(args.work / name)
+            frames = []
             for i in evenly_in_path_length(traj, args.frames):
                 at = traj[i]
-                at.info.update({"kind": "V_O relaxation frame", "trajectory": name,
+                at.info.update({"kind": "V_O relaxation frame", "trajectory": name, "step": i,
                                 "mlh_energy_ev": at.info.pop("energy_ev")})
                 frames.append(at)
-        write(frames_file, frames)
-        log.info("%d frames from %d trajectories -> %s", len(frames), len(cases), frames_file)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(out, suffix=".extxyz") as tmp:
+                write(tmp, frames)
+            log.info("%s: %d frames (steps %s) -> %s", name, len(frames),
+                     [f.info["step"] for f in frames], out)
 
     if "label" in args.stages:
-        frames = read(frames_file, index=":")
-        order = range(len(frames) - 1, -1, -1) if args.reverse else None
-        report = label_batch(frames, DATA / "labels" / "train_relax", settings,
-                             source=str(frames_file.relative_to(HERE)), order=order, compact=True)
-        print(report.summary())
+        for name, _ in (reversed(finished) if args.reverse else finished):
+            if not frames_path(name).exists():
+                continue
+            frames = read(frames_path(name), index=":")
+            order = range(len(frames) - 1, -1, -1) if args.reverse else None
+            report = label_batch(frames, DATA / "labels" / "train_relax" / name, settings,
+                                 source=str(frames_path(name).relative_to(HERE)), order=order,
+                                 compact=True)
+            log.info("%s: %s", name, report.summary())
     return 0
 
 
