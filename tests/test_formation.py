@@ -17,33 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ase.io import read, write
+from ase.io import read
 
 from mlh_ipi.cli.main import main as cli_main
 from mlh_ipi.dft.settings import DFTSettings
 from mlh_ipi.units import HARTREE_PER_BOHR
 from mlh_ipi.workflows.formation import formation_energies, o2_energy
 
+from formation_fixtures import E_O2_EV, quartz, tiny_model  # noqa: F401 (fixtures)
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "tests" / "data" / "sio2_tiny"
 EXAMPLES = ROOT / "examples" / "ipi_relax"
-E_O2_EV = -870.0  # a stand-in for E(O2): the tests check the arithmetic, not the number
-sys.path.insert(0, str(ROOT / "tests" / "data"))
-from make_sio2_tiny import alpha_quartz  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def tiny_model(train_tiny_mlh):
-    return train_tiny_mlh(DATA, epochs=40, name="sio2_model")
-
-
-@pytest.fixture(scope="module")
-def quartz(tmp_path_factory):
-    at = alpha_quartz()
-    at.rattle(0.02, seed=7)
-    path = tmp_path_factory.mktemp("host") / "quartz.extxyz"
-    write(path, at)
-    return path
 
 
 def test_formation_energy_workflow_relaxes_writes_and_resumes(tiny_model, quartz, tmp_path, capsys):
@@ -209,31 +193,3 @@ def test_run_folder_knows_its_model_by_content_not_path(tmp_path):
     assert json.loads((run / "workflow.json").read_text())["model_sha256"] == model_fingerprint(a)
     with pytest.raises(ValueError, match="other options"):
         _check_same_run(run, {"engine": "mlh", "model_sha256": model_fingerprint(b)})
-
-
-def test_case_study_script_runs_the_mlh_side_and_a_second_model_from_its_minima(tiny_model, quartz, tmp_path):
-    """benchmarks/sio2_vo_formation.py glue: the MLH stage relaxes host and a site and writes
-    the table (DFT columns empty); a --tag model with --mlh-start mlh starts from those minima
-    and is flagged as such. (A row-bookkeeping IndexError once slipped through this path.)"""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("sio2_vo_formation", ROOT / "benchmarks" / "sio2_vo_formation.py")
-    study = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = study  # its dataclasses look their module up there
-    spec.loader.exec_module(study)
-    out = tmp_path / "study"
-    common = ["--model", str(tiny_model), "--hosts", f"{quartz}:1", "--max-steps", "1", "--fmax", "0.05",
-              "--o2-energy-ev", str(E_O2_EV), "--out", str(out), "--threads", "1", "--stage", "mlh"]
-    assert study.main(common) == 0
-    with open(out / "results.csv") as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == 1 and {r["mlh_start"] for r in rows} == {"unrelaxed"}
-    assert all(np.isnan(float(r["ef_dft_ev"])) and np.isfinite(float(r["ef_mlh_ev"])) for r in rows)
-    assert (out / "summary.png").exists() and "| MLH start |" in (out / "results.md").read_text()
-
-    assert study.main([*common, "--tag", "second", "--mlh-start", "mlh"]) == 0
-    with open(out / "results_second.csv") as fh:
-        assert {r["mlh_start"] for r in csv.DictReader(fh)} == {"mlh"}
-    first_host = read(out / "work" / "mlh" / "quartz" / "host" / "final.extxyz")
-    second_start = read(out / "work" / "mlh_second" / "quartz" / "host" / "init.extxyz")
-    assert np.allclose(second_start.positions, first_host.positions, atol=1e-8)
