@@ -71,7 +71,7 @@ def test_example_configs_parse():
     assert [a.info["defect"] for a in starts] == ["pristine", "V_Ga", "V_As", "Ga_i", "As_i", "As_Ga"]
 
 
-def test_one_round_labels_flagged_md_frames_retrains_and_resumes(tmp_path):
+def test_one_round_labels_flagged_md_frames_retrains_and_resumes(tmp_path, monkeypatch):
     torch.set_num_threads(1)
     cfg = config_from_dict(_tiny(tmp_path), base_dir=tmp_path)
     state = run_active_learning(cfg, progress=False)
@@ -134,6 +134,21 @@ def test_one_round_labels_flagged_md_frames_retrains_and_resumes(tmp_path):
     assert [m.stat().st_mtime for m in models] == mtimes
     assert resumed["round"] == 1 and resumed["finished"]
     assert resumed["history"][1]["force_rmse_mev_per_a"] == pytest.approx(rows[1]["force_rmse_mev_per_a"])
+
+    # interrupted during round 0's exploration after its trajectory finished: the rerun reads
+    # the per-trajectory checkpoint instead of running the MD again, and selects the same frames
+    import mlh_ipi.workflows.al_mace as al_mace
+
+    checkpoint = work / "round_000" / "explore" / "trajectory_000.extxyz"
+    assert len(read(checkpoint, index=":")) == len(candidates)
+    (work / "state.json").write_text(json.dumps({**saved, "round": 0, "done": ["train", "evaluate"],
+                                                 "finished": False}))
+    (work / "round_000" / "candidates.extxyz").unlink()
+    monkeypatch.setattr(al_mace, "committee_md", lambda *a, **k: pytest.fail("exploration MD ran again"))
+    assert run_active_learning(cfg, progress=False)["finished"]
+    np.testing.assert_array_equal([f.positions for f in read(work / "round_000" / "selected.extxyz", index=":")],
+                                  [f.positions for f in selected])
+    monkeypatch.undo()
 
     # a different physics/exploration setting on the same folder is refused
     changed = config_from_dict(_tiny(tmp_path, md={**_tiny(tmp_path)["md"], "steps": 80}),

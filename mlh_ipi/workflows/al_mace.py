@@ -267,6 +267,10 @@ def _explore(cfg: ALConfig, work: Path, r: int, models: list[Path], progress: bo
     candidates: list[Atoms] = []
     for t in tqdm(range(cfg.md.trajectories), desc=f"round {r} MD ({temperature:.0f} K)",
                   unit="traj", disable=not progress):
+        done = _trajectory_path(rdir, t)
+        if done.exists():  # finished before an interruption: the seeded MD would repeat it exactly
+            candidates.extend(_read_trajectory(done))
+            continue
         start = starts[t % len(starts)]
         frames = committee_md(calc, start, temperature_k=temperature, steps=cfg.md.steps,
                               sample_every=cfg.md.sample_every, timestep_fs=cfg.md.timestep_fs,
@@ -274,7 +278,8 @@ def _explore(cfg: ALConfig, work: Path, r: int, models: list[Path], progress: bo
                               seed=cfg.md.seed + 1000 * r + t, stop_above=cfg.selection.force_std_max)
         for frame, _ in frames:
             frame.info.update({"round": r, "trajectory": t})
-            candidates.append(frame)
+        _write_trajectory(done, [frame for frame, _ in frames])
+        candidates.extend(frame for frame, _ in frames)
     scores = [f.info["max_force_std"] for f in candidates]
     sel = cfg.selection
     picked = flag_uncertain(scores, sel.force_std_threshold, sel.force_std_max, sel.max_new_per_round)
@@ -291,6 +296,23 @@ def _explore(cfg: ALConfig, work: Path, r: int, models: list[Path], progress: bo
              r, len(candidates), n_flagged, 1e3 * sel.force_std_threshold, n_discarded,
              1e3 * sel.force_std_max, len(picked))
     return stats
+
+
+def _trajectory_path(rdir: Path, t: int) -> Path:
+    """Per-trajectory checkpoint of a round's exploration: its sampled frames (extxyz)."""
+    return rdir / "explore" / f"trajectory_{t:03d}.extxyz"
+
+
+def _write_trajectory(path: Path, frames: list[Atoms]) -> None:
+    """Write the frames atomically; an MD stopped before its first sample leaves an empty file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".extxyz") as tmp:
+        if frames:
+            write(tmp, frames, format="extxyz")
+
+
+def _read_trajectory(path: Path) -> list[Atoms]:
+    return read(path, index=":", format="extxyz") if path.stat().st_size else []
 
 
 # ---------------------------------------------------------------------------- loop
