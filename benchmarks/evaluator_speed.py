@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import time
 from pathlib import Path
@@ -43,6 +44,8 @@ import numpy as np
 from ase.io import read, write
 
 from mlh_ipi.threads import configure_threads
+
+log = logging.getLogger("evaluator_speed")
 
 HOSTS = Path(__file__).resolve().parents[1] / "examples" / "sio2_vo" / "data" / "hosts"
 SEEDS = {24: 40, 48: 0, 72: 52, 96: 10, 144: None, 192: 20, 384: 30}
@@ -107,7 +110,10 @@ def measure(n_atoms: int, settings, model_path, served=()) -> dict:
     from mlh_ipi.units import HARTREE, HARTREE_PER_BOHR
 
     atoms = host(n_atoms)
+    log.info("%d atoms: SCF", n_atoms)
     scf = run_scf(atoms, settings)
+    log.info("%d atoms: SCF %.0f s (%d cycles); DFT forces and one potential build", n_atoms, scf.wall_s,
+             scf.cycles)
     t0 = time.perf_counter()
     grad_ref = scf.gradient_ha_bohr()
     t_grad = time.perf_counter() - t0
@@ -115,6 +121,7 @@ def measure(n_atoms: int, settings, model_path, served=()) -> dict:
     scf.mf.get_veff(scf.cell, scf.density_matrix)
     t_veff = time.perf_counter() - t0
 
+    log.info("%d atoms: MLH E+F", n_atoms)
     pred, trained = predictor(model_path, settings, atoms)
     t0 = time.perf_counter()
     graph = pred.graph(atoms.get_chemical_symbols(), atoms.get_positions(), atoms.cell.array)
@@ -139,6 +146,7 @@ def measure(n_atoms: int, settings, model_path, served=()) -> dict:
     }
     row["served"] = {}
     for path in served:
+        log.info("%d atoms: served by %s", n_atoms, path)
         wall, energy = served_seconds(path, atoms)
         row["served"][str(path)] = {"wall_s": wall, "energy_err_mev_per_atom": 1000 * (energy - scf.energy_ha * HARTREE)
                                     / n_atoms, "ratio": (scf.wall_s + t_grad) / wall}
@@ -157,6 +165,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=Path("runs/evaluator_speed.json"))
     args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     threads = configure_threads(args.threads)
     from mlh_ipi.dft.settings import DFTSettings
 
