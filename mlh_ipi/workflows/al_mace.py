@@ -305,8 +305,7 @@ def _trajectory_path(rdir: Path, t: int) -> Path:
 
 def _write_trajectory(path: Path, frames: list[Atoms]) -> None:
     """Write the frames atomically; an MD stopped before its first sample leaves an empty file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, suffix=".extxyz") as tmp:
+    with atomic_path(path, suffix=".extxyz") as tmp:  # creates the folder
         if frames:
             write(tmp, frames, format="extxyz")
 
