@@ -23,8 +23,9 @@ potential build cheaper, not the gradient of the energy). See
 Forces are computed when they are asked for (``get_forces``, or ``calculate``
 with ``"forces"`` in ``properties``; i-PI and ASE optimisers ask for energy and
 forces in one call). An energy-only request skips the gradient passes, which
-are most of the cost; a later ``get_forces`` on the same geometry then
-evaluates the functional again, so ask for forces first when both are needed.
+are most of the cost. A later ``get_forces`` on the same geometry reuses that
+call's PySCF objects, H_0 and predicted Hamiltonian; it repeats only the
+diagonalisation and the one potential build the force expression needs.
 
 ``mode="h_only"`` skips the energy functional: only the electronic extras are
 computed (MD snapshot analysis); asking it for energy or forces is an error.
@@ -88,6 +89,7 @@ class MLHCalculator(Calculator):
         self.committee_energy_spread = committee_energy_spread
         self.functional = None  # the last geometry's KohnShamFunctional
         self.electronic: dict = {}  # electronic extras of the last calculation (eV)
+        self._prepared = None  # the last geometry's graph, H_0 and predicted H (energy mode)
 
     # --- properties of the model -----------------------------------------
     @property
@@ -108,12 +110,20 @@ class MLHCalculator(Calculator):
             raise ValueError("MLHCalculator needs a 3D periodic cell")
 
     # --- ASE interface ----------------------------------------------------
+    def reset(self):
+        super().reset()
+        self._prepared = None
+
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
         self.check_atoms(atoms)
         if self.mode == "h_only" and set(properties) & {"energy", "forces", "free_energy"}:
             raise ValueError("MLHCalculator(mode='h_only') computes no energy or forces")
+        if not system_changes and self._prepared is not None and "forces" in properties:
+            self._add_forces(*self._prepared)
+            return
+        self._prepared = None
         symbols = atoms.get_chemical_symbols()
         graph = self.model.graph(symbols, atoms.get_positions(), atoms.cell.array)
         baseline = None
@@ -155,6 +165,8 @@ class MLHCalculator(Calculator):
             self.results["free_energy"] = res.free_energy_ev
             if want_forces:
                 self.results["forces"] = res.forces_ev_per_a
+            else:  # kept for a later get_forces on this geometry
+                self._prepared = (graph, baseline, h)
             s, e, c = self.functional.overlap, res.mo_energy_ha, res.mo_coeff
             nelectron = self.functional.nelectron
             if members_h is not None and self.committee_energy_spread:
@@ -165,6 +177,14 @@ class MLHCalculator(Calculator):
         self.eigensystem = {"mo_energy_ha": e, "mo_coeff": c, "overlap": s, "atom_offsets": offsets,
                             "nelectron": nelectron}
         self._electronic_extras(e, c, s, offsets, nelectron, atoms, members_h)
+
+    def _add_forces(self, graph, baseline, h) -> None:
+        """Forces for the geometry of the last energy-only call, from its cached state."""
+        res = self.functional.evaluate(
+            h, forces=True, force_mode=self.force_mode,
+            hamiltonian_vjp=lambda g: self.model.gamma_vjp(graph, g, baseline))
+        self.results["forces"] = res.forces_ev_per_a
+        self._prepared = None
 
     def _electronic_extras(self, e, c, s, offsets, nelectron, atoms, members_h) -> None:
         defect = self.defect_atoms

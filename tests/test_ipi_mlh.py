@@ -81,20 +81,31 @@ def test_h_only_mode_gives_electronics_but_no_energy(tiny_model):
         calc.calculate(at, properties=["energy"])
 
 
-def test_energy_only_request_skips_forces_and_agrees_with_the_full_call(tiny_model):
+def test_energy_only_request_skips_forces_and_agrees_with_the_full_call(tiny_model, monkeypatch):
     at = _start()
     calc = MLHCalculator(tiny_model)
     calc.calculate(at, properties=["energy"])
     assert "forces" not in calc.results  # no gradient passes for an energy-only request
     e_only = calc.results["energy"]
+    functional = calc.functional
+    predictions = []
+    predict = calc.model.predict_gamma
+    monkeypatch.setattr(calc.model, "predict_gamma", lambda *a, **k: predictions.append(1) or predict(*a, **k))
     at.calc = calc
-    f = at.get_forces()  # same geometry: evaluated again, now with forces
+    f = at.get_forces()  # same geometry: the energy call's functional and prediction are reused
+    assert calc.functional is functional and predictions == []
     assert f.shape == (2, 3) and np.abs(f).max() > 1e-3
     assert at.get_potential_energy() == pytest.approx(e_only, abs=1e-8)
     both = MLHCalculator(tiny_model)
     both.calculate(at, properties=["energy", "forces"])
     assert both.results["energy"] == pytest.approx(e_only, abs=1e-8)
     assert np.allclose(both.results["forces"], f, atol=1e-8)
+    # a moved atom invalidates the cache: a new functional and a new prediction
+    at.positions[0, 0] += 0.05
+    assert at.get_potential_energy() != pytest.approx(e_only, abs=1e-6)
+    assert calc.functional is not functional and predictions == [1]
+    moved = at.get_forces()
+    assert not np.allclose(moved, f, atol=1e-4)
 
 
 def test_cli_single_point_writes_energy_forces_and_extras(tiny_model, tmp_path, capsys):

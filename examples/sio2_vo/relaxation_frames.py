@@ -120,8 +120,9 @@ def main(argv=None) -> int:
 
     # Frames and labels go per trajectory, so labelling starts as soon as one
     # relaxation has finished while the others still run.
-    finished = [(name, at) for name, at in cases if (args.work / name / "result.json").exists()]
-    waiting = [name for name, _ in cases if not (args.work / name / "result.json").exists()]
+    relaxed = {name: (args.work / name / "result.json").exists() for name, _ in cases}
+    finished = [(name, at) for name, at in cases if relaxed[name]]
+    waiting = [name for name, _ in cases if not relaxed[name]]
     if waiting and ("frames" in args.stages or "label" in args.stages):
         log.info("not relaxed yet (frames/labels later): %s", ", ".join(waiting))
     if "frames" in args.stages:
