@@ -146,3 +146,33 @@ def test_one_pass_energy_equals_pyscf_energy_tot(scf, functional):
     e_one_pass, grad = functional.energy_and_gradient(e, c, occ, dm)
     assert abs(e_one_pass - functional.energy_ha(dm)) < 1e-9
     assert np.allclose(grad, functional.gradient_ha_bohr(e, c, occ), atol=1e-10)
+
+
+def test_fused_density_pass_equals_pyscf_separate_passes(scf, functional):
+    """energy_fock_and_ip1's one pass gives energy_tot, h_core + get_veff and get_veff_ip1, and the
+    consistent forces built on it equal those from PySCF's separate passes."""
+    from mlh_ipi.electronic.eigen import density_matrix, solve
+    from mlh_ipi.energy.multigrid_pass import supported
+    from mlh_ipi.energy.occupations import occupations
+
+    assert supported(functional.mf)  # the production settings take the fused path
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=scf.fock.shape)
+    h = scf.fock + 1e-3 * (x + x.T)
+    e, c = solve(h, functional.overlap)
+    occ = occupations(e, functional.nelectron).occ
+    dm = density_matrix(c, occ)
+    energy, fock, ip1 = functional.energy_fock_and_ip1(dm)
+    assert functional.mf._numint.rhoG is not None  # left for the local-PP gradient
+    ref_energy, ref_fock = functional.energy_and_fock(dm)
+    assert abs(energy - ref_energy) < 1e-9
+    assert np.abs(fock - ref_fock).max() < 1e-9
+    assert np.abs(fock - fock.T).max() < 1e-12
+    ref_ip1 = functional.mf._numint.get_veff_ip1(dm, xc_code=functional.mf.xc, kpts=np.zeros((1, 3)))
+    assert ip1.shape == ref_ip1.shape and np.abs(ip1 - ref_ip1).max() < 1e-9
+    w = rng.normal(size=dm.shape)
+    w = w + w.T
+    g_fused = functional.gradient_ha_bohr(e, c, occ, w_ao=w, veff_ip1=ip1)
+    assert functional.mf._numint.rhoG is None and "get_veff_ip1" not in vars(functional.mf._numint)
+    g_ref = functional.gradient_ha_bohr(e, c, occ, w_ao=w)
+    assert np.abs(g_fused - g_ref).max() < 1e-9

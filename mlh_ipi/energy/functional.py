@@ -15,8 +15,8 @@ Two force modes (``FORCE_MODES``):
       F_A = -[ dE_KS/dR_A|_D - Tr(W_eff dS/dR_A) + Tr(G dH_ML/dR_A) ]
 
   with W_eff and G from first-order perturbation theory of H c = e S c
-  (``mlh_ipi.energy.response``; they need the KS matrix F[D], one extra
-  potential build) and Tr(G dH_ML/dR) from the model by reverse-mode autodiff
+  (``mlh_ipi.energy.response``; they need the KS matrix F[D], whose density
+  pass is shared with the gradient's, ``mlh_ipi.energy.multigrid_pass``) and Tr(G dH_ML/dR) from the model by reverse-mode autodiff
   (``hamiltonian_vjp``). Optimisers and MD need this: these forces are -dE/dR
   of the energy they are served with. Without ``hamiltonian_vjp`` H is held
   fixed (right for a DFT Hamiltonian, which does not depend on a model).
@@ -113,17 +113,28 @@ class KohnShamFunctional:
         return e
 
     def gradient_ha_bohr(self, mo_energy: np.ndarray, mo_coeff: np.ndarray, mo_occ: np.ndarray,
-                         w_ao: np.ndarray | None = None) -> np.ndarray:
+                         w_ao: np.ndarray | None = None, veff_ip1: np.ndarray | None = None) -> np.ndarray:
         """KS force expression at the density of (mo_coeff, mo_occ); Hartree/Bohr.
 
         The Pulay term uses ``w_ao`` (AO, Hartree) when given, else W = C diag(f e) C^T.
+        ``veff_ip1``: the potential's gradient integrals at this density from
+        :meth:`energy_fock_and_ip1` (with rho(G) left in the integrator), which
+        PySCF would otherwise build again.
         """
         self.hcore  # multigrid builds its long-range local-PP term with h_core; the gradient needs it
         t0 = time.perf_counter()
         grad = self.mf.nuc_grad_method()
         if w_ao is not None:
             grad.make_rdm1e = lambda *args, **kwargs: w_ao
-        g = np.asarray(grad.kernel(mo_energy, mo_coeff, mo_occ))
+        ni = self.mf._numint
+        if veff_ip1 is not None:  # from potential_pass at this density: not computed again
+            ni.get_veff_ip1 = lambda *args, **kwargs: veff_ip1
+        try:
+            g = np.asarray(grad.kernel(mo_energy, mo_coeff, mo_occ))
+        finally:
+            if veff_ip1 is not None:
+                del ni.get_veff_ip1  # back to the class method
+                ni.rhoG = None
         self.timings["gradient"] = time.perf_counter() - t0
         return g
 
@@ -191,6 +202,22 @@ class KohnShamFunctional:
         self.timings["energy"] = time.perf_counter() - t0
         return energy, h_core + np.asarray(veff)
 
+    def energy_fock_and_ip1(self, dm: np.ndarray) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """E_KS[D] (Hartree), F[D] (AO, Hartree) and the gradient integrals of V_Hxc[D] from one
+        density pass (``mlh_ipi.energy.multigrid_pass``); ``None`` for the integrals when the
+        integrator is not one the fused pass reproduces (then F comes from ``get_veff``)."""
+        from mlh_ipi.energy.multigrid_pass import potential_pass, supported
+
+        if not supported(self.mf):
+            return (*self.energy_and_fock(dm), None)
+        h_core = self.hcore  # first: it sets up the long-range local PP the pass adds to V_H
+        t0 = time.perf_counter()
+        p = potential_pass(self.mf, dm)
+        energy = (float(np.einsum("ij,ji->", h_core, dm).real) + p.coulomb_energy_ha + p.xc_energy_ha
+                  + float(self.mf.energy_nuc()))
+        self.timings["energy"] = time.perf_counter() - t0
+        return energy, h_core + p.veff_ha, p.veff_ip1
+
     def evaluate(self, hamiltonian_ha: np.ndarray, forces: bool = True, force_mode: str = "consistent",
                  hamiltonian_vjp: Callable[[np.ndarray], np.ndarray] | None = None) -> EnergyForces:
         """Diagonalise H (Gamma, Hartree) with the exact overlap, build D, return E_KS[D] and forces.
@@ -212,11 +239,11 @@ class KohnShamFunctional:
         f = None
         coupling = None
         if forces and force_mode == "consistent":
-            energy, fock = self.energy_and_fock(dm)
+            energy, fock, veff_ip1 = self.energy_fock_and_ip1(dm)
             t0 = time.perf_counter()
             resp = density_response(e, c, occ, fock)
             self.timings["response"] = time.perf_counter() - t0
-            grad = self.gradient_ha_bohr(e, c, occ.occ, w_ao=resp.w_eff)
+            grad = self.gradient_ha_bohr(e, c, occ.occ, w_ao=resp.w_eff, veff_ip1=veff_ip1)
             if hamiltonian_vjp is not None:
                 t0 = time.perf_counter()
                 dh = np.asarray(hamiltonian_vjp(resp.g), dtype=np.float64)
