@@ -24,6 +24,10 @@ model, E_KS, the density response and the model's own dH/dR, and for a baseline
 model its two-pass force term), on the same structure in the same run, and
 prints SCF+F over that time.
 
+Wall times and this process's CPU times (``time.process_time``) are both kept:
+on a shared machine other jobs inflate wall time unevenly between the DFT and
+MLH parts of one run, and CPU time of a single-threaded run is the steadier ratio.
+
 Each size is cached in ``--out`` (JSON) as soon as it finishes, so an
 interrupted run resumes with the next size. Prints two markdown tables.
 
@@ -92,16 +96,16 @@ def predictor(model_path, settings, atoms):
     return HamiltonianPredictor(HamiltonianModel(ModelConfig(), layout), settings), False
 
 
-def served_seconds(model_path: str, atoms) -> tuple[float, float]:
-    """Wall time (s) of MLHCalculator energy + consistent forces, and the energy (eV)."""
+def served_seconds(model_path: str, atoms) -> tuple[float, float, float]:
+    """Wall and CPU time (s) of MLHCalculator energy + consistent forces, and the energy (eV)."""
     from mlh_ipi.calculator import MLHCalculator
 
     calc = MLHCalculator(model_path, committee_energy_spread=False)
     at = atoms.copy()
     at.calc = calc
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     at.get_forces()
-    return time.perf_counter() - t0, float(at.get_potential_energy())
+    return time.perf_counter() - t0, time.process_time() - c0, float(at.get_potential_energy())
 
 
 def measure(n_atoms: int, settings, model_path, served=()) -> dict:
@@ -111,18 +115,21 @@ def measure(n_atoms: int, settings, model_path, served=()) -> dict:
 
     atoms = host(n_atoms)
     log.info("%d atoms: SCF", n_atoms)
+    c0 = time.process_time()
     scf = run_scf(atoms, settings)
     log.info("%d atoms: SCF %.0f s (%d cycles); DFT forces and one potential build", n_atoms, scf.wall_s,
              scf.cycles)
     t0 = time.perf_counter()
     grad_ref = scf.gradient_ha_bohr()
     t_grad = time.perf_counter() - t0
+    c_dft = time.process_time() - c0  # SCF + gradient, CPU seconds
     t0 = time.perf_counter()
     scf.mf.get_veff(scf.cell, scf.density_matrix)
     t_veff = time.perf_counter() - t0
 
     log.info("%d atoms: MLH E+F", n_atoms)
     pred, trained = predictor(model_path, settings, atoms)
+    c0 = time.process_time()
     t0 = time.perf_counter()
     graph = pred.graph(atoms.get_chemical_symbols(), atoms.get_positions(), atoms.cell.array)
     h_model = pred.predict_gamma(graph)
@@ -134,6 +141,7 @@ def measure(n_atoms: int, settings, model_path, served=()) -> dict:
     functional.hcore, functional.overlap
     t_setup = time.perf_counter() - t0
     res = functional.evaluate(h)
+    c_mlh = time.process_time() - c0
     tm = res.timings
     t_mlh = t_predict + t_setup + tm["diagonalise"] + tm["gradient"] + tm["energy"]
     row = {
@@ -143,13 +151,16 @@ def measure(n_atoms: int, settings, model_path, served=()) -> dict:
         "predict_s": t_predict, "setup_s": t_setup, "hcore_s": tm.get("hcore", 0.0),
         "diagonalise_s": tm["diagonalise"], "gradient_s": tm["gradient"], "energy_extra_s": tm["energy"],
         "mlh_total_s": t_mlh, "ratio": (scf.wall_s + t_grad) / t_mlh, "trained_model": trained,
+        # CPU seconds of this (single-threaded) process: what other jobs on a shared machine do not inflate
+        "dft_total_cpu_s": c_dft, "mlh_total_cpu_s": c_mlh, "ratio_cpu": c_dft / c_mlh,
     }
     row["served"] = {}
     for path in served:
         log.info("%d atoms: served by %s", n_atoms, path)
-        wall, energy = served_seconds(path, atoms)
+        wall, cpu, energy = served_seconds(path, atoms)
         row["served"][str(path)] = {"wall_s": wall, "energy_err_mev_per_atom": 1000 * (energy - scf.energy_ha * HARTREE)
-                                    / n_atoms, "ratio": (scf.wall_s + t_grad) / wall}
+                                    / n_atoms, "ratio": (scf.wall_s + t_grad) / wall,
+                                    "cpu_s": cpu, "ratio_cpu": c_dft / cpu}
     if not trained:  # the DFT H was fed in: exactness at this size
         row["exact_dE_ha"] = abs(res.energy_ev / HARTREE - scf.energy_ha)
         row["exact_dF_ha_bohr"] = float(np.abs(-res.forces_ev_per_a / HARTREE_PER_BOHR - grad_ref).max())
@@ -190,25 +201,29 @@ def main(argv=None):
               f"{r['dft_total_s']:.1f} |")
     print("\n## MLH E+F (no SCF) vs SCF+F\n")
     print("| atoms | predict H (s) | setup (s) | diag (s) | E+F pass (s) | MLH total (s) | per atom (s) "
-          "| SCF+F / MLH | exact dE (Ha) | exact dF (Ha/Bohr) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| SCF+F / MLH | same, CPU time | exact dE (Ha) | exact dF (Ha/Bohr) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['atoms']} | {r['predict_s']:.2f} | {r['setup_s']:.1f} | {r['diagonalise_s']:.2f} | "
               f"{r['gradient_s'] + r['energy_extra_s']:.1f} | {r['mlh_total_s']:.1f} | "
-              f"{r['mlh_total_s'] / r['atoms']:.2f} | **{r['ratio']:.1f}x** | "
+              f"{r['mlh_total_s'] / r['atoms']:.2f} | **{r['ratio']:.1f}x** | {_ratio(r.get('ratio_cpu'))} | "
               f"{r.get('exact_dE_ha', float('nan')):.1e} | {r.get('exact_dF_ha_bohr', float('nan')):.1e} |")
     if any(r.get("served") for r in rows):
         print("\n## Served by MLHCalculator: E + consistent F of a trained model vs SCF+F (same run)\n")
-        print("| atoms | model | E + F (s) | per atom (s) | SCF+F / served | E − E_SCF (meV/atom) |")
-        print("|---|---|---|---|---|---|")
+        print("| atoms | model | E + F (s) | per atom (s) | SCF+F / served | same, CPU time | E − E_SCF (meV/atom) |")
+        print("|---|---|---|---|---|---|---|")
         for r in rows:
             for path, v in r.get("served", {}).items():
                 print(f"| {r['atoms']} | `{path}` | {v['wall_s']:.1f} | {v['wall_s'] / r['atoms']:.2f} | "
-                      f"**{v['ratio']:.1f}x** | {v['energy_err_mev_per_atom']:+.2f} |")
+                      f"**{v['ratio']:.1f}x** | {_ratio(v.get('ratio_cpu'))} | {v['energy_err_mev_per_atom']:+.2f} |")
 
 
 def _num(x) -> str:
     return "-" if x is None else f"{x:.1f}"
+
+
+def _ratio(x) -> str:
+    return "-" if x is None else f"{x:.1f}x"
 
 
 if __name__ == "__main__":
