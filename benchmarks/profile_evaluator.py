@@ -7,7 +7,7 @@ the 30 most expensive calls (cumulative), which is where BENCHMARKS.md §3's
 
 Usage::
 
-    python benchmarks/profile_evaluator.py examples/sio2_vo/data/labels/train/000000.label.npz [--threads 1]
+    python benchmarks/profile_evaluator.py examples/sio2_vo/data/labels/train/000000.label.npz [--threads 1] [--noise 3e-4]
 """
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def main(argv=None):
     p.add_argument("label")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--noise", type=float, default=0.0,
+                   help="add symmetric Gaussian noise of this size (Hartree) to H, as a model's error would")
     args = p.parse_args(argv)
     configure_threads(args.threads)
     from mlh_ipi.data.labelfile import read_label
@@ -34,7 +36,13 @@ def main(argv=None):
     functional = KohnShamFunctional(lab.atoms(), lab.settings)
     profile = cProfile.Profile()
     profile.enable()
-    res = functional.evaluate(lab.hamiltonian_ha)
+    h = lab.hamiltonian_ha
+    if args.noise:
+        import numpy as np
+
+        x = np.random.default_rng(0).normal(scale=args.noise, size=h.shape)
+        h = h + 0.5 * (x + x.T)
+    res = functional.evaluate(h)
     profile.disable()
     print(f"total {time.perf_counter() - t0:.1f} s; timings (s): "
           + ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items()))
