@@ -12,8 +12,9 @@ this measures, with the default ``DFTSettings`` (PBE, GTH, SZV-MOLOPT-SR,
   one SCF cycle), analytic-gradient wall time; SCF + gradient is the
   reference "SCF+F".
 * MLH: model prediction of H^Gamma, one-time geometry setup (cell, h_core,
-  overlap), diagonalisation, and the one-pass E_KS[D] + forces
-  (``KohnShamFunctional.energy_and_gradient``); their sum is "MLH E+F".
+  overlap), diagonalisation, and E_KS[D] + consistent forces at fixed H
+  (``KohnShamFunctional.evaluate``: one fused density pass for E, F[D] and the
+  gradient integrals, ``mlh_ipi.energy.multigrid_pass``); their sum is "MLH E+F".
   With ``--model`` the trained model's H is used. Without it an untrained
   default-size model gives the prediction time and the converged DFT H is fed
   to the evaluator (same cost; this also checks exactness at every size).
