@@ -133,7 +133,7 @@ def test_wrong_matrix_size_is_rejected(functional):
 
 
 def test_one_pass_energy_equals_pyscf_energy_tot(scf, functional):
-    """The energy assembled from the gradient's own density pass equals PySCF's energy_tot."""
+    """The Hellmann-Feynman path's one density pass (no F[D]) gives PySCF's energy_tot and gradient."""
     from mlh_ipi.electronic.eigen import density_matrix, solve
     from mlh_ipi.energy.occupations import occupations
 
@@ -144,6 +144,7 @@ def test_one_pass_energy_equals_pyscf_energy_tot(scf, functional):
     occ = occupations(e, functional.nelectron).occ
     dm = density_matrix(c, occ)
     e_one_pass, grad = functional.energy_and_gradient(e, c, occ, dm)
+    assert functional.mf._numint.rhoG is None  # no grid-sized array kept between geometries
     assert abs(e_one_pass - functional.energy_ha(dm)) < 1e-9
     assert np.allclose(grad, functional.gradient_ha_bohr(e, c, occ), atol=1e-10)
 

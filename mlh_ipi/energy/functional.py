@@ -140,58 +140,24 @@ class KohnShamFunctional:
 
     def energy_and_gradient(self, mo_energy: np.ndarray, mo_coeff: np.ndarray, mo_occ: np.ndarray,
                             dm: np.ndarray) -> tuple[float, np.ndarray]:
-        """E_KS[D] (Hartree) and its force expression (Hartree/Bohr) from one density pass.
+        """E_KS[D] (Hartree) and its Hellmann-Feynman force expression (Hartree/Bohr).
 
-        PySCF's multigrid gradient (``get_veff_ip1``) already puts the density
-        on the grid, evaluates the xc functional with ``deriv=1`` (which
-        returns the energy density too) and caches rho(G). We keep those two
-        intermediates instead of building the potential a second time for
-        ``energy_tot``, and assemble the energy exactly as PySCF's multigrid
-        ``nr_rks`` + ``energy_elec`` do:
-
-            E = Tr(D h_core) + E_coul[rho(G)] + sum_r rho(r) eps_xc(r) w + E_nn
-
-        where E_coul includes the long-range local-pseudopotential part that
-        multigrid keeps out of ``h_core``. Falls back to ``energy_tot`` if the
-        intermediates are not seen (another integrator). The test suite checks
-        the result against ``energy_tot`` to 1e-9 Ha.
+        One density pass (``mlh_ipi.energy.multigrid_pass``, without the
+        Hermitian integration F[D] that this force does not need) gives the
+        energy and the potential's gradient integrals. Integrators the pass
+        does not reproduce fall back to ``energy_tot`` + PySCF's gradient.
         """
-        ni = self.mf._numint
-        h_core = self.hcore
-        seen: dict = {}
-        original = ni.eval_xc_eff
+        from mlh_ipi.energy.multigrid_pass import potential_pass, supported
 
-        def eval_xc_eff(xc_code, rho, deriv=1, *args, **kwargs):
-            out = original(xc_code, rho, deriv, *args, **kwargs)
-            seen["rho"], seen["exc"] = rho, out[0]
-            return out
-
-        ni.eval_xc_eff = eval_xc_eff
-        try:
-            grad = self.gradient_ha_bohr(mo_energy, mo_coeff, mo_occ)
-        finally:
-            del ni.eval_xc_eff  # back to the class method
-        rho_g = getattr(ni, "rhoG", None)
-        if "exc" not in seen or rho_g is None or seen["exc"] is None:
-            return self.energy_ha(dm), grad
+        if not supported(self.mf):
+            return self.energy_ha(dm), self.gradient_ha_bohr(mo_energy, mo_coeff, mo_occ)
+        h_core = self.hcore  # first: it sets up the long-range local PP the pass adds to V_H
         t0 = time.perf_counter()
-        from pyscf.pbc import tools
-
-        cell, mesh = self.cell, ni.mesh
-        weight = cell.vol / np.prod(mesh)
-        rho0_g = np.asarray(rho_g).reshape(-1, np.prod(mesh))[0]
-        v_g = rho0_g * tools.get_coulG(cell, mesh=mesh)
-        if getattr(ni, "vpplocG_part1", None) is not None:
-            v_g = v_g + 2 * ni.vpplocG_part1
-        e_coul = 0.5 * np.vdot(rho0_g, v_g).real / cell.vol
-        rho_r = np.asarray(seen["rho"])
-        rho_r = rho_r[0] if rho_r.ndim == 2 else rho_r
-        e_xc = float(np.dot(rho_r, seen["exc"]) * weight)
-        e_one = float(np.einsum("ij,ji->", h_core, dm).real)
-        energy = e_one + e_coul + e_xc + float(self.mf.energy_nuc())
-        ni.rhoG = None  # do not keep a grid-sized array alive between geometries
+        p = potential_pass(self.mf, dm, with_veff=False)
+        energy = (float(np.einsum("ij,ji->", h_core, dm).real) + p.coulomb_energy_ha + p.xc_energy_ha
+                  + float(self.mf.energy_nuc()))
         self.timings["energy"] = time.perf_counter() - t0
-        return energy, grad
+        return energy, self.gradient_ha_bohr(mo_energy, mo_coeff, mo_occ, veff_ip1=p.veff_ip1)
 
     def energy_and_fock(self, dm: np.ndarray) -> tuple[float, np.ndarray]:
         """E_KS[D] (Hartree) and the KS matrix F[D] = h_core + V_Hxc[D] (AO, Hartree), one potential build."""

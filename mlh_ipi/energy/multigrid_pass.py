@@ -34,7 +34,7 @@ class PotentialPass:
 
     coulomb_energy_ha: float  # electron-electron + long-range local PP part (multigrid convention)
     xc_energy_ha: float
-    veff_ha: np.ndarray       # (nao, nao): V_H + V_xc (+ long-range local PP), as get_veff
+    veff_ha: np.ndarray | None  # (nao, nao): V_H + V_xc (+ long-range local PP), as get_veff; None if not asked for
     veff_ip1: np.ndarray      # (3, nao, nao): as multigrid get_veff_ip1
 
 
@@ -50,8 +50,11 @@ def supported(mf) -> bool:
     return not mf.do_nlc() and not ni.libxc.is_hybrid_xc(mf.xc)
 
 
-def potential_pass(mf, dm: np.ndarray) -> PotentialPass:
+def potential_pass(mf, dm: np.ndarray, with_veff: bool = True) -> PotentialPass:
     """E_coul, E_xc, V_eff and its gradient integrals of ``mf`` at the AO density matrix ``dm``.
+
+    ``with_veff=False`` skips the Hermitian integration (``veff_ha`` is None):
+    the Hellmann-Feynman force needs only the energy and the gradient integrals.
 
     Leaves rho(G) in ``mf._numint.rhoG``, where PySCF's local-pseudopotential
     gradient looks for it (as ``get_veff_ip1`` does); the caller clears it.
@@ -94,15 +97,16 @@ def potential_pass(mf, dm: np.ndarray) -> PotentialPass:
     rho_r = rho_g = exc = vxc = None
 
     nao = cell.nao_nr()
-    veff = np.zeros((nao, nao))
+    veff = np.zeros((nao, nao)) if with_veff else None
     veff_ip1 = np.zeros((3, nao, nao))
     wv = wv.reshape(1, *mesh)
     for level, sub_mesh in enumerate(task_list.gridlevel_info.mesh):
         freqs = [np.fft.fftfreq(m, 1.0 / m).astype(np.int32) for m in sub_mesh]
         sub_v = mp._take_4d(wv, (None, *freqs)).reshape(1, -1)
         v_r = np.asarray(tools.ifft(sub_v, sub_mesh).real, order="C")
-        veff += np.asarray(mp.eval_mat(cell, v_r, task_list, comp=1, hermi=1, xctype="LDA",
-                                       kpts=kpts, grid_level=level, mesh=sub_mesh)).reshape(nao, nao)
+        if with_veff:
+            veff += np.asarray(mp.eval_mat(cell, v_r, task_list, comp=1, hermi=1, xctype="LDA",
+                                           kpts=kpts, grid_level=level, mesh=sub_mesh)).reshape(nao, nao)
         veff_ip1 += np.asarray(mp.eval_mat(cell, v_r, task_list, comp=3, hermi=0, deriv=1, xctype="LDA",
                                            kpts=kpts, grid_level=level, mesh=sub_mesh)).reshape(3, nao, nao)
     return PotentialPass(float(e_coul), e_xc, veff, veff_ip1)
