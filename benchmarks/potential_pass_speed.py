@@ -10,6 +10,11 @@ KS matrix, response and gradient are computed twice:
 * **fused**: ``KohnShamFunctional.evaluate`` (one density pass feeding both
   integrations).
 
+For reference it also times the Hellmann-Feynman force mode at the same
+density (one density pass without the Hermitian integration for F[D], no
+response): what the consistent forces cost on top of the plain KS force
+expression.
+
 Both must agree (energy to 1e-8 Ha, gradient to 1e-8 Ha/Bohr). Each step is
 timed as wall time and as this process's CPU time (``time.process_time``;
 single-threaded runs on a shared machine: CPU time is what other jobs do not
@@ -84,17 +89,23 @@ def measure(n_atoms: int, model_path) -> dict:
     log.info("%d atoms: fused pass", n_atoms)
     with Clock() as t_fused:
         res = functional.evaluate(h, forces=True, force_mode="consistent")
-    log.info("%d atoms: CPU s: get_veff %.1f, separate %.1f, fused %.1f", n_atoms, t_veff.cpu, t_sep.cpu,
-             t_fused.cpu)
+    log.info("%d atoms: Hellmann-Feynman forces", n_atoms)
+    with Clock() as t_hf:
+        res_hf = functional.evaluate(h, forces=True, force_mode="hellmann_feynman")
+    log.info("%d atoms: CPU s: get_veff %.1f, separate %.1f, fused %.1f, Hellmann-Feynman %.1f", n_atoms,
+             t_veff.cpu, t_sep.cpu, t_fused.cpu, t_hf.cpu)
     from mlh_ipi.units import HARTREE, HARTREE_PER_BOHR
 
     d_e = abs(res.energy_ev / HARTREE - e_sep)
     d_g = float(np.abs(-res.forces_ev_per_a / HARTREE_PER_BOHR - g_sep).max())
-    if d_e > 1e-8 or d_g > 1e-8:
-        raise RuntimeError(f"fused and separate passes disagree: dE {d_e:.1e} Ha, dG {d_g:.1e} Ha/Bohr")
+    d_e_hf = abs(res_hf.energy_ev - res.energy_ev) / HARTREE
+    if d_e > 1e-8 or d_g > 1e-8 or d_e_hf > 1e-8:
+        raise RuntimeError(f"fused and separate passes disagree: dE {d_e:.1e} Ha, dG {d_g:.1e} Ha/Bohr, "
+                           f"dE(HF mode) {d_e_hf:.1e} Ha")
     return {"atoms": n_atoms, "nao": int(functional.cell.nao_nr()), "mesh": [int(m) for m in functional.cell.mesh],
             "get_veff_s": t_veff.wall, "separate_s": t_sep.wall, "fused_s": t_fused.wall,
             "get_veff_cpu_s": t_veff.cpu, "separate_cpu_s": t_sep.cpu, "fused_cpu_s": t_fused.cpu,
+            "hellmann_feynman_s": t_hf.wall, "hellmann_feynman_cpu_s": t_hf.cpu,
             "dE_ha": d_e, "dG_ha_bohr": d_g,
             "fused_timings": {k: v for k, v in res.timings.items() if k in ("diagonalise", "energy", "response",
                                                                                "gradient")}}
@@ -116,19 +127,24 @@ def main(argv=None):
     done = {r["atoms"]: r for r in json.loads(args.out.read_text())["rows"]} if args.out.exists() else {}
     rows = []
     for n in args.sizes:
-        rows.append(done.get(n) or measure(n, args.model))
+        cached = done.get(n)
+        rows.append(cached if cached and "hellmann_feynman_cpu_s" in cached else measure(n, args.model))
         write_json(args.out, {"threads": threads, "machine": platform.node(), "date": time.strftime("%Y-%m-%d"),
                               "model": str(args.model), "rows": rows + [r for k, r in done.items()
                                                                        if k not in args.sizes]})
     print(f"# consistent E + F at one density, {threads} thread(s), {platform.node()}\n")
     print("CPU seconds of this process (wall seconds in brackets)\n")
     print("| atoms | AOs | one get_veff (s) | separate passes (s) | fused (s) | fused / separate "
-          "| separate in get_veff | fused in get_veff | dE (Ha) | dG (Ha/Bohr) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| separate in get_veff | fused in get_veff | Hellmann-Feynman (s) | HF in get_veff "
+          "| fused / HF | dE (Ha) | dG (Ha/Bohr) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         v, sep, fus = r["get_veff_cpu_s"], r["separate_cpu_s"], r["fused_cpu_s"]
+        hf = r.get("hellmann_feynman_cpu_s", float("nan"))
+        r.setdefault("hellmann_feynman_s", float("nan"))
         print(f"| {r['atoms']} | {r['nao']} | {v:.1f} ({r['get_veff_s']:.0f}) | {sep:.1f} ({r['separate_s']:.0f}) | "
               f"{fus:.1f} ({r['fused_s']:.0f}) | **{fus / sep:.2f}** | {sep / v:.2f} | {fus / v:.2f} | "
+              f"{hf:.1f} ({r['hellmann_feynman_s']:.0f}) | {hf / v:.2f} | {fus / hf:.2f} | "
               f"{r['dE_ha']:.0e} | {r['dG_ha_bohr']:.0e} |")
 
 
