@@ -99,12 +99,11 @@ from ase.io import read, write
 from mlh_ipi.atomic_io import atomic_path, write_json, write_text
 from mlh_ipi.claims import release, try_claim
 from mlh_ipi.dft.settings import DFTSettings
-from mlh_ipi.ipi.relax import load_result
 from mlh_ipi.structures.compare import SPHERE_RADII_A, delta_q, sphere_mae
 from mlh_ipi.structures.sio2 import bridging_oxygens, make_oxygen_vacancy
 from mlh_ipi.threads import configure_threads
-from mlh_ipi.workflows.formation import (formation_energies, o2_energy, reference_settings,
-                                         relax_checked)
+from mlh_ipi.workflows.formation import (finished_formation, formation_energies, o2_energy,
+                                         reference_settings, relax_checked)
 
 log = logging.getLogger("sio2_vo_formation")
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,23 +239,20 @@ def run(args) -> list[dict]:
     rows = []
     for host_name, (host, _) in hosts.items():
         sites = [c.site for c in cases if c.host_name == host_name]
-        mlh, mlh_host, mlh_dir = {}, None, work / mlh_folder(args.tag) / host_name
-        finished = all((mlh_dir / d / "result.json").exists()
-                       for d in ["host", *(f"vo_site{s:04d}" for s in sites)])
-        # "report" never starts a relaxation; "dft" uses only finished MLH runs, so that
-        # "--stage mlh" and "--stage dft" can run side by side as two processes
-        if args.stage in ("all", "mlh") or finished:
+        mlh_dir = work / mlh_folder(args.tag) / host_name
+        # "report" never starts a relaxation and "dft" uses only finished MLH runs (so that
+        # "--stage mlh" and "--stage dft" can run side by side): both read what is finished
+        if args.stage in ("all", "mlh"):
             table = formation_energies(host, sites, mlh_dir, engine="mlh", model=args.model,
                                        o2_energy_ev=e_o2 if np.isfinite(e_o2) else 0.0,
                                        fmax_ev_per_a=args.fmax, max_steps=args.max_steps,
                                        optimizer=args.optimizer, vacancy_from="input", plot=False,
                                        start_from=None if not args.mlh_start
                                        else work / args.mlh_start / host_name)
-            mlh = {r.site: r for r in table.rows}
-            mlh_host = table.host
-        elif (mlh_dir / "host" / "result.json").exists():
-            # the MLH host finished before its vacancies: enough to start the DFT host from it
-            mlh_host = load_result(mlh_dir / "host")
+            mlh, mlh_host = {r.site: r for r in table.rows}, table.host
+        else:
+            mlh_host, done = finished_formation(host, sites, mlh_dir, e_o2 if np.isfinite(e_o2) else 0.0)
+            mlh = {r.site: r for r in done}
         dft_host = None
         if args.stage in ("all", "dft") and (args.dft_host_start == "input" or mlh_host is not None):
             start = host if args.dft_host_start == "input" else mlh_host.atoms()

@@ -41,3 +41,18 @@ def test_case_study_script_runs_the_mlh_side_and_a_second_model_from_its_minima(
     first_host = read(out / "work" / "mlh" / "quartz" / "host" / "final.extxyz")
     second_start = read(out / "work" / "mlh_second" / "quartz" / "host" / "init.extxyz")
     assert np.allclose(second_start.positions, first_host.positions, atol=1e-8)
+
+    # --stage report reads what is finished and relaxes nothing: the same row again, and
+    # an unfinished vacancy is left out rather than relaxed
+    report = [a if a != "mlh" else "report" for a in common]
+    assert study.main(report) == 0
+    with open(out / "results.csv") as fh:
+        again = list(csv.DictReader(fh))
+    assert [r["ef_mlh_ev"] for r in again] == [r["ef_mlh_ev"] for r in rows]
+    site_dir = next((out / "work" / "mlh" / "quartz").glob("vo_site*"))
+    (site_dir / "result.json").rename(site_dir / "result.moved")
+    before = sorted(p.name for p in site_dir.iterdir())
+    (out / "results.csv").unlink()
+    assert study.main(report) == 0
+    assert not (out / "results.csv").exists()  # no finished case: no table
+    assert sorted(p.name for p in site_dir.iterdir()) == before  # nothing was relaxed

@@ -52,7 +52,7 @@ from ase.io import read
 
 from mlh_ipi.atomic_io import atomic_path, write_json, write_text
 from mlh_ipi.dft.settings import DFTSettings, check_compatible
-from mlh_ipi.ipi.relax import RelaxResult, relax_with_ipi
+from mlh_ipi.ipi.relax import RelaxResult, load_result, relax_with_ipi
 from mlh_ipi.structures.sio2 import make_oxygen_vacancy
 
 log = logging.getLogger(__name__)
@@ -221,6 +221,26 @@ def formation_energies(host: Atoms, sites: Sequence[int], out: str | Path, engin
     table = FormationTable(rows, host_res, e_o2, o2_source, out)
     write_table(table, plot=plot)
     return table
+
+
+def finished_formation(host: Atoms, sites: Sequence[int], out: str | Path, o2_energy_ev: float,
+                       engine: str = "mlh") -> tuple[RelaxResult | None, list[VacancyFormation]]:
+    """What a :func:`formation_energies` run in ``out`` has finished so far, relaxing nothing.
+
+    Returns the host's result (None while the host is unfinished) and one row per
+    finished vacancy (E_f with ``o2_energy_ev``, eV); sites still relaxing are left out.
+    """
+    out = Path(out)
+    if not (out / "host" / "result.json").exists():
+        return None, []
+    host_res = load_result(out / "host")
+    rows = []
+    for site in check_sites(host, sites):
+        folder = out / f"vo_site{site:04d}"
+        if (folder / "result.json").exists():
+            vo, _ = make_oxygen_vacancy(host, site=site)
+            rows.append(_row(site, vo, load_result(folder), host_res, o2_energy_ev, engine))
+    return host_res, rows
 
 
 def start_geometry(folder: str | Path, host: Atoms, site: int | None = None) -> Atoms:
