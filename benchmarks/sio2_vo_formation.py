@@ -44,7 +44,7 @@ a stored reference is never recomputed), ``o2_reference.json``,
 (default ``<out>/work``). They are tracked in git on purpose: the study takes
 days of 2-core time, the sessions that run it are hours long, and a fresh checkout
 keeps only tracked files, so an unfinished relaxation is committed as it stands
-and the next checkout resumes it from its last geometry (``mlh_ipi.ipi.relax``;
+and the next checkout resumes it from i-PI's checkpoint of its last step (``mlh_ipi.ipi.relax``;
 a segment's wall time travels in its ``elapsed.json``). A few MB in all.
 
 Cost estimate (not measured on these cells): an SCF + forces of an 18-atom

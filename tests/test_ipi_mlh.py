@@ -165,38 +165,91 @@ def test_mlh_forces_are_minus_the_gradient_of_the_mlh_energy(tiny_model):
         MLHCalculator(model, force_mode="approximate")
 
 
-def test_interrupted_relaxation_resumes_from_its_last_geometry(tiny_model, tmp_path):
+def test_interrupted_relaxation_resumes_on_the_uninterrupted_path(tiny_model, tmp_path):
     """A run cut short (here: 3 steps, then its result removed as if the job had been killed)
-    resumes from the last geometry i-PI wrote, keeps the first segment's record, and goes on
-    downhill to a converged minimum. (Not necessarily the uninterrupted run's minimum: the
-    fresh L-BFGS history takes other steps, and this tiny model's surface has several.)"""
+    continues from i-PI's checkpoint with its L-BFGS history: the same energies, steps and
+    minimum as one uninterrupted run, and one trajectory frame per counted step."""
+    import json
+
+    from mlh_ipi.ipi.relax import relaxation_trajectory
+
+    fmax = 0.01  # eV/A (three steps reach 0.024): looser than FMAX, cheaper
+    kw = dict(engine="mlh", model=str(tiny_model), fmax_ev_per_a=fmax)
+    whole = relax_with_ipi(_start(), tmp_path / "whole", max_steps=100, **kw)
+    work = tmp_path / "cut"
+    first = relax_with_ipi(_start(), work, max_steps=3, **kw)
+    assert not first.converged and first.steps == 4  # step 0 plus three optimiser steps
+    (work / "result.json").unlink()
+    (work / "final.extxyz").unlink()
+    resumed = relax_with_ipi(_start(), work, max_steps=100, **kw)
+    segments = json.loads((work / "segments.json").read_text())
+    assert [s["steps"] for s in segments] == [4] and (work / "resume.chk").exists()
+    assert json.loads((work / "run.json").read_text())["restart"] == "checkpoint"
+    assert whole.converged and resumed.converged and resumed.steps == whole.steps > 4
+    assert resumed.energies_ev == pytest.approx(whole.energies_ev, abs=1e-8)
+    assert np.allclose(resumed.atoms().positions, whole.atoms().positions, atol=1e-8)
+    assert resumed.wall_s > first.wall_s * 0.5  # both segments counted
+    traj = relaxation_trajectory(work)
+    assert [a.info["step"] for a in traj] == list(range(resumed.steps))
+    assert np.allclose(np.array([a.positions for a in traj]),
+                       np.array([a.positions for a in relaxation_trajectory(tmp_path / "whole")]), atol=1e-8)
+
+
+def test_resume_without_a_readable_checkpoint_starts_from_the_last_geometry(tiny_model, tmp_path):
+    """A checkpoint cut short by a kill is not used: the run goes on from the last geometry
+    i-PI wrote with a fresh optimiser history, and that geometry's re-evaluation is not
+    counted as a step. Rows written after the checkpointed step are dropped."""
     from ase.io import read
     import json
 
-    work, fmax = tmp_path / "relax", 0.01  # eV/A (three steps reach 0.024): looser than FMAX, cheaper
-    first = relax_with_ipi(_start(), work, engine="mlh", model=str(tiny_model), fmax_ev_per_a=fmax,
-                           max_steps=3)
-    assert not first.converged and first.steps == 4  # step 0 plus three optimiser steps
+    from mlh_ipi.ipi.relax import relaxation_trajectory
+
+    work, fmax = tmp_path / "relax", 0.01
+    kw = dict(engine="mlh", model=str(tiny_model), fmax_ev_per_a=fmax)
+    first = relax_with_ipi(_start(), work, max_steps=3, **kw)
     last = first.atoms().positions
     (work / "result.json").unlink()
     (work / "final.extxyz").unlink()
-    resumed = relax_with_ipi(_start(), work, engine="mlh", model=str(tiny_model), fmax_ev_per_a=fmax,
-                             max_steps=100)
-    segments = json.loads((work / "segments.json").read_text())
-    assert len(segments) == 1 and (work / "segment_00" / "relax.pos_0.xyz").exists()
+    chk = work / "relax.chk"
+    chk.write_text(chk.read_text()[: len(chk.read_text()) // 2])  # killed while writing it
+    resumed = relax_with_ipi(_start(), work, max_steps=100, **kw)
+    assert json.loads((work / "run.json").read_text())["restart"] == "geometry"
+    assert not (work / "resume.chk").exists()
     assert resumed.converged
     assert np.allclose(read(work / "start.extxyz").positions, last, atol=1e-5)
     assert np.allclose(read(work / "init.extxyz").positions, _start().positions)  # original start kept
     assert resumed.energies_ev[:4] == pytest.approx(first.energies_ev)
-    assert resumed.steps == len(resumed.energies_ev) > 4
+    assert resumed.energies_ev[4] != pytest.approx(first.energies_ev[3], abs=1e-9)  # no repeated row
     assert resumed.energy_ev < first.energy_ev
-    assert resumed.wall_s > first.wall_s * 0.5  # both segments counted
-    # the whole path, both segments, one frame per recorded energy, ends at the final geometry
-    from mlh_ipi.ipi.relax import relaxation_trajectory
-
     traj = relaxation_trajectory(work)
     assert [a.info["step"] for a in traj] == list(range(resumed.steps))
     assert [a.info["energy_ev"] for a in traj] == pytest.approx(resumed.energies_ev)
     assert np.allclose(traj[0].positions, _start().positions, atol=1e-5)
     assert np.allclose(traj[3].positions, last, atol=1e-5)
     assert np.allclose(traj[-1].positions, resumed.atoms().positions, atol=1e-8)
+
+    # a checkpoint older than the last rows (killed between writing them and it): those rows
+    # are redone from the checkpoint, not counted twice
+    from mlh_ipi.ipi.relax import _archive_interrupted
+
+    cut = tmp_path / "cut"
+    relax_with_ipi(_start(), cut, max_steps=3, **kw)
+    (cut / "result.json").unlink()
+    older = (cut / "relax.chk").read_text().replace("<step>3</step>", "<step>2</step>")
+    assert older != (cut / "relax.chk").read_text()
+    (cut / "relax.chk").write_text(older)
+    segments = _archive_interrupted(cut)
+    assert segments[0]["steps"] == 3 and segments[0]["energies_ev"] == pytest.approx(first.energies_ev[:3])
+
+
+def test_segment_records_from_before_checkpoints_drop_the_repeated_row():
+    """Older runs counted each geometry restart's first row (the previous last geometry,
+    evaluated again) as a step; their records are read without it."""
+    from mlh_ipi.ipi.relax import _normalised
+
+    old = [{"steps": 3, "energies_ev": [-1.0, -2.0, -3.0]}, {"steps": 1, "energies_ev": [-3.0]},
+           {"steps": 3, "energies_ev": [-3.0, -3.5, -3.7]}]
+    new = _normalised(old)
+    assert [s["steps"] for s in new] == [3, 0, 2]
+    assert [e for s in new for e in s["energies_ev"]] == [-1.0, -2.0, -3.0, -3.5, -3.7]
+    assert _normalised(new) == new  # idempotent

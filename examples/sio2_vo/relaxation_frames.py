@@ -16,7 +16,7 @@ What this does, per training host (seeds 0, 1, 3; never the held-out hosts):
 1. ``relax``: the first ``--per-host`` unrelaxed V_O cells of the ``train`` set are
    relaxed through i-PI with an MLH model (``--model``; the shipped model is the
    cheapest per step) to ``--fmax``, at most ``--max-steps`` steps. Resumable:
-   an interrupted relaxation continues from its last geometry.
+   an interrupted relaxation continues from i-PI's checkpoint of its last step.
 2. ``frames``: ``--frames`` geometries per trajectory, evenly spaced in path
    length (the summed displacement between steps, so the large early moves and the
    approach to the minimum are both sampled), the last one being the final

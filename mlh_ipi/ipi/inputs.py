@@ -3,7 +3,10 @@
 i-PI stops a ``minimize`` run when *all* of its energy, force and position
 tolerances are met; ``geop_xml`` sets the force tolerance from
 ``fmax_ev_per_a`` (max |force component|) and loose energy/position
-tolerances so that the force criterion decides.
+tolerances so that the force criterion decides. Every step also writes i-PI's
+own checkpoint (``PREFIX.chk``: positions and the optimiser's state, e.g. the
+L-BFGS history), from which an interrupted run continues on the same path
+(:mod:`mlh_ipi.ipi.relax`).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ GEOP_TEMPLATE = """<simulation mode="static" verbosity="low" safe_stride="1">
     <trajectory filename="pos" stride="1" format="xyz" cell_units="angstrom" flush="1">positions{{angstrom}}</trajectory>
     <trajectory filename="frc" stride="1" format="xyz" cell_units="angstrom" flush="1">forces{{ev/ang}}</trajectory>
     <trajectory filename="extras" stride="1" extra_type="raw" flush="1">extras</trajectory>
+    <checkpoint filename="chk" stride="1" overwrite="true"/>
   </output>
   <total_steps>{max_steps}</total_steps>
   <prng><seed>31415</seed></prng>

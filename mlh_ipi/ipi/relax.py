@@ -7,11 +7,21 @@ the server dies the client exits on its own (fail-fast socket).
 
 A finished run leaves ``result.json`` in its folder; calling again with the
 same folder returns it without recomputing (resume). An interrupted run
-(killed job, ended session) resumes from the last geometry i-PI wrote: its
-files move to ``segment_NN/`` and a new i-PI run starts there (``start.extxyz``)
-with the remaining step budget. The optimiser's L-BFGS history starts afresh;
-``init.extxyz`` stays the original start. The result counts the steps, energies
-and wall time of every segment. A running segment records its wall time so far in
+(killed job, ended session) moves its files to ``segment_NN/`` and goes on
+with the remaining step budget in one of two ways:
+
+* from i-PI's own checkpoint of its last step (``relax.chk``, written every
+  step; kept as ``resume.chk``): positions *and* the optimiser's state (L-BFGS
+  history, step counter), so the run continues on the path an uninterrupted run
+  takes. The properties of the checkpointed step decide which rows of the
+  interrupted segment count; rows written after it are dropped.
+* from the last geometry i-PI wrote (``start.extxyz``), with a fresh optimiser
+  history, when no readable checkpoint matches (a run killed while writing it,
+  or folders from before checkpoints). Its first row re-evaluates that geometry
+  and is not counted as a step.
+
+``init.extxyz`` stays the original start. The result counts the optimiser steps
+(the start geometry included), energies and wall time of every segment. A running segment records its wall time so far in
 ``elapsed.json`` (every progress report, ~15 s), so an interrupted segment's wall
 time survives copying the folder to another machine (file times do not; they are
 the fallback) and excludes the time the job was not running.
@@ -21,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -32,13 +43,15 @@ import numpy as np
 from ase import Atoms
 from ase.io import read, write
 
-from mlh_ipi.atomic_io import write_json
+from mlh_ipi.atomic_io import atomic_path, write_json
 from mlh_ipi.childproc import die_with_parent
 from mlh_ipi.ipi.inputs import geop_xml, read_properties, read_raw_extras
 
 log = logging.getLogger(__name__)
 SOCKET_PREFIX = "/tmp/ipi_"
 ELAPSED = "elapsed.json"   # wall time of the running segment so far, s
+RUN = "run.json"           # how the running segment started: {"restart": "start"|"geometry"|"checkpoint"}
+RESUME_CHK = "resume.chk"  # i-PI checkpoint of the last counted step of the archived segments
 
 
 @dataclass
@@ -69,20 +82,36 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
     work.mkdir(parents=True, exist_ok=True)
     init = work / "init.extxyz"
     segments = _archive_interrupted(work)
+    address = f"mlh{os.getpid()}{uuid.uuid4().hex[:6]}"
+    restart = "start"
     if segments:
         start = atoms.copy()
         start.positions = segments[-1]["last_positions"]
         first = work / "start.extxyz"
         write(first, start, format="extxyz")
         done_steps = sum(s["steps"] for s in segments)
-        log.info("%s: resuming after %d earlier steps from the last geometry", work.name, done_steps)
+        remaining = max(1, max_steps - done_steps)
+        xml = _checkpoint_input(work / RESUME_CHK, address, remaining)
+        if xml is not None:
+            restart = "checkpoint"
+            (work / "input.xml").write_text(xml)
+            # a restarted i-PI appends to its outputs without the properties header: give it one
+            header = [ln for ln in (work / segments[-1]["folder"] / "relax.out").read_text().splitlines()
+                      if ln.startswith("#")]
+            (work / "relax.out").write_text("".join(ln + "\n" for ln in header))
+            log.info("%s: resuming after %d earlier steps from i-PI's checkpoint (optimiser state kept)",
+                     work.name, done_steps)
+        else:
+            restart = "geometry"
+            log.info("%s: resuming after %d earlier steps from the last geometry (fresh optimiser history)",
+                     work.name, done_steps)
     else:
         write(init, atoms, format="extxyz")
-        first, done_steps = init, 0
-    address = f"mlh{os.getpid()}{uuid.uuid4().hex[:6]}"
-    (work / "input.xml").write_text(geop_xml(first.name, address, prefix="relax", optimizer=optimizer,
-                                             fmax_ev_per_a=fmax_ev_per_a,
-                                             max_steps=max(1, max_steps - done_steps)))
+        first, done_steps, remaining = init, 0, max_steps
+    if restart != "checkpoint":
+        (work / "input.xml").write_text(geop_xml(first.name, address, prefix="relax", optimizer=optimizer,
+                                                 fmax_ev_per_a=fmax_ev_per_a, max_steps=max(1, remaining)))
+    write_json(work / RUN, {"restart": restart})
     client_cmd = [sys.executable, "-m", "mlh_ipi.cli.main", "serve", "--template", str(first.resolve()),
                   "--engine", engine, "--unix", address, "--sockets-prefix", SOCKET_PREFIX]
     if model:
@@ -130,10 +159,29 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
             sock = Path(SOCKET_PREFIX + address)
             if sock.exists():
                 sock.unlink()
-    result = _collect(work, atoms, time.perf_counter() - t0, fmax_ev_per_a, segments)
+    result = _collect(work, atoms, time.perf_counter() - t0, fmax_ev_per_a, segments,
+                      skip_first=restart == "geometry")
     write_json(done, asdict(result))
     (work / ELAPSED).unlink(missing_ok=True)
     return result
+
+
+def _checkpoint_input(chk: Path, address: str, remaining: int) -> str | None:
+    """i-PI input continuing from checkpoint ``chk`` on socket ``address`` for ``remaining``
+    more steps; None when there is no checkpoint or it cannot be read."""
+    import xml.etree.ElementTree as ET
+
+    if not chk.exists():
+        return None
+    try:
+        root = ET.fromstring(chk.read_text())
+        step = int(root.find("step").text)
+        root.find("ffsocket/address").text = address
+        root.find("total_steps").text = str(step + remaining)
+    except (ET.ParseError, AttributeError, TypeError, ValueError) as err:
+        log.warning("%s is not a usable i-PI checkpoint (%s): resuming from the last geometry", chk, err)
+        return None
+    return ET.tostring(root, encoding="unicode")
 
 
 def load_result(workdir: str | Path) -> RelaxResult:
@@ -155,11 +203,21 @@ def relaxation_trajectory(workdir: str | Path) -> list[Atoms]:
     template = read(work / "init.extxyz")
     index = work / "segments.json"
     frames = []
-    for seg in json.loads(index.read_text()) if index.exists() else []:
-        frames += _read_ipi_xyz(work / seg["folder"] / "relax.pos_0.xyz", complete_only=True,
-                                cell=template.cell.array)[:seg["steps"]]
+    records = json.loads(index.read_text()) if index.exists() else []
     current = _read_ipi_xyz(work / "relax.pos_0.xyz", cell=template.cell.array)
-    frames += current[1:] if frames else current  # a resumed run's step 0 repeats the last geometry
+    current = current[1:] if _run_restart(work, len(records)) == "geometry" else current
+    frames = []
+    for seg in _normalised(records):
+        skip = int(seg["skip_first"])
+        frames += _read_ipi_xyz(work / seg["folder"] / "relax.pos_0.xyz", complete_only=True,
+                                cell=template.cell.array)[skip:skip + seg["steps"]]
+    frames += current
+    if len(frames) != len(res.energies_ev) and records and "skip_first" not in records[0]:
+        # finished before checkpoint resumes: its result counted each geometry restart's
+        # re-evaluation of the previous last geometry as a step; give the frames it counted
+        frames = [f for seg in records for f in _read_ipi_xyz(
+            work / seg["folder"] / "relax.pos_0.xyz", complete_only=True,
+            cell=template.cell.array)[:seg["steps"]]] + current
     if len(frames) != len(res.energies_ev):
         raise ValueError(f"{work}: {len(frames)} frames but {len(res.energies_ev)} energies")
     out = []
@@ -171,35 +229,90 @@ def relaxation_trajectory(workdir: str | Path) -> list[Atoms]:
     return out
 
 
+def _run_restart(work: Path, index: int) -> str:
+    """How the run in ``work`` (the ``index``-th segment) started: its ``run.json``, else
+    what runs before checkpoints did (segment 0 from the start, later ones from a geometry)."""
+    try:
+        return json.loads((work / RUN).read_text())["restart"]
+    except (OSError, ValueError, KeyError):
+        return "start" if index == 0 else "geometry"
+
+
+def _normalised(segments: list[dict]) -> list[dict]:
+    """Segment records in the current form. Records written before checkpoint resumes counted
+    a geometry restart's first row (a re-evaluation of the previous last geometry) as a step;
+    here it is dropped (``skip_first``)."""
+    out = []
+    for k, seg in enumerate(segments):
+        seg = dict(seg)
+        if "skip_first" not in seg:
+            seg["skip_first"] = k > 0 and seg["steps"] > 0
+            if seg["skip_first"]:
+                seg["steps"] -= 1
+                seg["energies_ev"] = seg["energies_ev"][1:]
+        out.append(seg)
+    return out
+
+
 def _archive_interrupted(work: Path) -> list[dict]:
     """Move an interrupted run's files to ``segment_NN/``; every archived segment's summary.
 
-    Each summary: ``steps``, ``energies_ev``, ``wall_s``, ``last_positions`` (Angstrom).
-    Segments that never completed a step are dropped.
+    Each summary: ``steps`` (optimiser steps it adds), ``energies_ev``, ``wall_s``,
+    ``last_positions`` (Angstrom), ``skip_first`` (its first row re-evaluated the previous
+    segment's last geometry). With a readable checkpoint (``relax.chk``) the rows up to the
+    checkpointed step count and the checkpoint becomes ``resume.chk``; without one, the
+    complete rows count and the next run starts from the last geometry. Segments that
+    added no step are dropped.
     """
     index = work / "segments.json"
-    segments = json.loads(index.read_text()) if index.exists() else []
+    segments = _normalised(json.loads(index.read_text())) if index.exists() else []
     out = work / "relax.out"
     pos = work / "relax.pos_0.xyz"
     if out.exists() and pos.exists():
-        energies = read_properties(out)["potential"].tolist() if out.stat().st_size else []
+        restart = _run_restart(work, len(segments))
+        props = read_properties(out) if out.stat().st_size else {"potential": np.zeros(0), "step": np.zeros(0)}
+        energies, steps = props["potential"].tolist(), props["step"].tolist()
         frames = _read_ipi_xyz(pos, complete_only=True, cell=read(work / "init.extxyz").cell.array)
         n = min(len(energies), len(frames))
-        if n:
+        chk_step = _checkpoint_step(work / "relax.chk")
+        # a step-0 checkpoint holds no optimiser history, and i-PI restarted from it
+        # re-evaluates the start like a fresh run: the geometry restart is the same thing
+        if chk_step and chk_step in steps[:n]:
+            n = steps.index(chk_step) + 1  # rows after the checkpointed step are redone from it
+            with atomic_path(work / RESUME_CHK, suffix=".chk") as tmp:
+                shutil.copyfile(work / "relax.chk", tmp)
+        elif n > int(restart == "geometry"):
+            (work / RESUME_CHK).unlink(missing_ok=True)  # this segment moved past that state
+        skip = int(restart == "geometry")
+        if n > skip:
             folder = work / f"segment_{len(segments):02d}"
             folder.mkdir(exist_ok=True)
-            segments.append({"steps": n, "energies_ev": [float(e) for e in energies[:n]],
-                             "wall_s": _segment_wall_s(work, out),
-                             "last_positions": frames[n - 1].tolist(), "folder": folder.name})
+            segments.append({"steps": n - skip, "energies_ev": [float(e) for e in energies[skip:n]],
+                             "wall_s": _segment_wall_s(work, out), "skip_first": bool(skip),
+                             "restart": restart, "last_positions": frames[n - 1].tolist(),
+                             "folder": folder.name})
             for f in [*work.glob("relax.*"), work / "input.xml", work / "ipi.log", work / "client.log",
-                      work / ELAPSED]:
+                      work / ELAPSED, work / RUN]:
                 if f.exists():
                     f.rename(folder / f.name)
             write_json(index, segments)
-    for old in [*work.glob("relax.*"), work / ELAPSED]:
+    elif index.exists():
+        write_json(index, segments)
+    for old in [*work.glob("relax.*"), work / ELAPSED, work / RUN]:
         if old.exists():
             old.unlink()  # a run that never completed a step leaves nothing worth keeping
     return segments
+
+
+def _checkpoint_step(chk: Path) -> int | None:
+    """The step counter of i-PI checkpoint ``chk`` (the ``step`` column of the state it
+    holds); None if absent or unreadable (e.g. cut short by a kill)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        return int(ET.fromstring(chk.read_text()).find("step").text)
+    except (OSError, ET.ParseError, AttributeError, TypeError, ValueError):
+        return None
 
 
 def _segment_wall_s(work: Path, out: Path) -> float:
@@ -230,10 +343,10 @@ def _report_progress(work: Path, engine: str, reported: int = 0) -> int:
 
 
 def _collect(work: Path, atoms: Atoms, wall: float, fmax_target: float,
-             segments: list[dict] = ()) -> RelaxResult:
+             segments: list[dict] = (), skip_first: bool = False) -> RelaxResult:
     props = read_properties(work / "relax.out")
     current = props["potential"].tolist()
-    if segments:  # a resumed segment's step 0 is the previous segment's last geometry
+    if skip_first:  # a geometry restart's first row re-evaluates the previous segment's last geometry
         current = current[1:]
     energies = [e for s in segments for e in s["energies_ev"]] + current
     wall += sum(s["wall_s"] for s in segments)
