@@ -240,6 +240,18 @@ def test_resume_without_a_readable_checkpoint_starts_from_the_last_geometry(tiny
     (cut / "relax.chk").write_text(older)
     segments = _archive_interrupted(cut)
     assert segments[0]["steps"] == 3 and segments[0]["energies_ev"] == pytest.approx(first.energies_ev[:3])
+    assert (cut / "resume.chk").exists()
+    # a checkpoint restart killed before its first new step: no step, but its time counts,
+    # and the checkpoint stays the state to resume from
+    (cut / "run.json").write_text(json.dumps({"restart": "checkpoint"}))
+    (cut / "relax.out").write_text("".join(ln + "\n" for ln in (cut / "segment_00" / "relax.out")
+                                           .read_text().splitlines() if ln.startswith("#")))
+    (cut / "relax.pos_0.xyz").write_text("")
+    (cut / "elapsed.json").write_text(json.dumps({"wall_s": 7.0}))
+    segments = _archive_interrupted(cut)
+    assert [s["steps"] for s in segments] == [3, 0] and segments[1]["wall_s"] == 7.0
+    assert segments[1]["last_positions"] == segments[0]["last_positions"]
+    assert (cut / "resume.chk").exists() and not (cut / "relax.out").exists()
 
 
 def test_segment_records_from_before_checkpoints_drop_the_repeated_row():

@@ -261,8 +261,9 @@ def _archive_interrupted(work: Path) -> list[dict]:
     ``last_positions`` (Angstrom), ``skip_first`` (its first row re-evaluated the previous
     segment's last geometry). With a readable checkpoint (``relax.chk``) the rows up to the
     checkpointed step count and the checkpoint becomes ``resume.chk``; without one, the
-    complete rows count and the next run starts from the last geometry. Segments that
-    added no step are dropped.
+    complete rows count and the next run starts from the last geometry. A first segment
+    that completed nothing is dropped; a later one that added no step is kept for its
+    wall time.
     """
     index = work / "segments.json"
     segments = _normalised(json.loads(index.read_text())) if index.exists() else []
@@ -284,12 +285,15 @@ def _archive_interrupted(work: Path) -> list[dict]:
         elif n > int(restart == "geometry"):
             (work / RESUME_CHK).unlink(missing_ok=True)  # this segment moved past that state
         skip = int(restart == "geometry")
-        if n > skip:
+        wall = _segment_wall_s(work, out)
+        # a resumed segment killed before its first new step still cost its start-up
+        # evaluation: kept (0 steps) so that its wall time is counted
+        if n > skip or (segments and wall > 0):
             folder = work / f"segment_{len(segments):02d}"
             folder.mkdir(exist_ok=True)
-            segments.append({"steps": n - skip, "energies_ev": [float(e) for e in energies[skip:n]],
-                             "wall_s": _segment_wall_s(work, out), "skip_first": bool(skip),
-                             "restart": restart, "last_positions": frames[n - 1].tolist(),
+            segments.append({"steps": max(0, n - skip), "energies_ev": [float(e) for e in energies[skip:n]],
+                             "wall_s": wall, "skip_first": bool(skip), "restart": restart,
+                             "last_positions": frames[n - 1].tolist() if n else segments[-1]["last_positions"],
                              "folder": folder.name})
             for f in [*work.glob("relax.*"), work / "input.xml", work / "ipi.log", work / "client.log",
                       work / ELAPSED, work / RUN]:
