@@ -482,6 +482,9 @@ def main(argv=None) -> int:
     p.add_argument("--atoms", type=int, default=64, choices=(64, 128, 216), help="host supercell size")
     p.add_argument("--mace-config", type=Path, default=MACE_CONFIG,
                    help="MACE AL config; its [dft] table is the DFT setting of every label")
+    p.add_argument("--mace-model", type=Path, default=None,
+                   help="MACE model for the MD stages instead of the AL's final member (e.g. a finished "
+                        "round's member while the AL goes on in another process); the AL is not run")
     p.add_argument("--snapshots", type=int, default=6, help="pool snapshots per (defect, T)")
     p.add_argument("--pool-steps", type=int, default=1000, help="pool MD steps per (cell, T), 1 fs")
     p.add_argument("--pool-skip", type=int, default=400, help="pool MD equilibration steps not sampled")
@@ -500,6 +503,8 @@ def main(argv=None) -> int:
     p.add_argument("--transfer-steps", type=int, default=800, help="300 K MD steps of the transfer cells")
     p.add_argument("--transfer-per-cell", type=int, default=2, help="DFT-checked snapshots per transfer cell")
     args = p.parse_args(argv)
+    if args.mace_model is not None and not args.mace_model.is_file():
+        p.error(f"--mace-model {args.mace_model}: no such file")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s",
                         datefmt="%H:%M:%S")
     import torch
@@ -515,11 +520,16 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         log.info("=== stage %s", stage)
         if stage in ("pool", "md", "transfer") and mace_model is None:
-            mace_model = stage_mace(args)[0]  # resumes, or returns the finished model at once
+            # --mace-model: a given force field; else the AL resumes, or returns its final model at once
+            mace_model = args.mace_model or stage_mace(args)[0]
         if stage == "structures":
             stage_structures(work, args.atoms)
         elif stage == "mace":
-            mace_model = stage_mace(args)[0]
+            if args.mace_model:
+                log.info("MACE: --mace-model %s given, the AL is not run here", args.mace_model)
+                mace_model = args.mace_model
+            else:
+                mace_model = stage_mace(args)[0]
         elif stage == "pool":
             stage_pool(work, args, mace_model)
         elif stage == "al":
