@@ -131,7 +131,7 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mlh_ipi.atomic_io import atomic_path
+    from mlh_ipi.atomic_io import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     width = 0.8 / max(1, len(results))
@@ -150,9 +150,7 @@ def plot(results: dict, path: Path) -> None:
     axes[1].set_ylabel("meV")
     fig.suptitle("error of H at Γ by pair distance (minimum image)")
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:

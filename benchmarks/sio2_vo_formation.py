@@ -96,7 +96,7 @@ import numpy as np
 from ase import Atoms
 from ase.io import read, write
 
-from mlh_ipi.atomic_io import atomic_path, write_json, write_text
+from mlh_ipi.atomic_io import atomic_path, save_figure, write_json, write_text
 from mlh_ipi.claims import release, try_claim
 from mlh_ipi.dft.settings import DFTSettings
 from mlh_ipi.structures.compare import SPHERE_RADII_A, delta_q, sphere_mae
@@ -402,9 +402,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_ylabel("ΔQ MLH vs DFT (amu$^{1/2}$ Å)")
     ax.set_title("ΔQ (blue: same start; orange: DFT from MLH)", fontsize=10)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:

@@ -58,6 +58,15 @@ def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
         np.savez_compressed(tmp, **arrays)
 
 
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
+    """Write a matplotlib figure atomically (format from the suffix of ``path``) and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path, suffix=Path(path).suffix) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
