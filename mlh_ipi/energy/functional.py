@@ -138,6 +138,11 @@ class KohnShamFunctional:
         self.timings["gradient"] = time.perf_counter() - t0
         return g
 
+    def _energy_from_pass(self, h_core: np.ndarray, dm: np.ndarray, p) -> float:
+        """E_KS[D] (Hartree) = Tr(D h_core) + E_coul + E_xc (from one density pass) + E_nn."""
+        return (float(np.einsum("ij,ji->", h_core, dm).real) + p.coulomb_energy_ha + p.xc_energy_ha
+                + float(self.mf.energy_nuc()))
+
     def energy_and_gradient(self, mo_energy: np.ndarray, mo_coeff: np.ndarray, mo_occ: np.ndarray,
                             dm: np.ndarray) -> tuple[float, np.ndarray]:
         """E_KS[D] (Hartree) and its Hellmann-Feynman force expression (Hartree/Bohr).
@@ -154,8 +159,7 @@ class KohnShamFunctional:
         h_core = self.hcore  # first: it sets up the long-range local PP the pass adds to V_H
         t0 = time.perf_counter()
         p = potential_pass(self.mf, dm, with_veff=False)
-        energy = (float(np.einsum("ij,ji->", h_core, dm).real) + p.coulomb_energy_ha + p.xc_energy_ha
-                  + float(self.mf.energy_nuc()))
+        energy = self._energy_from_pass(h_core, dm, p)
         self.timings["energy"] = time.perf_counter() - t0
         return energy, self.gradient_ha_bohr(mo_energy, mo_coeff, mo_occ, veff_ip1=p.veff_ip1)
 
@@ -179,8 +183,7 @@ class KohnShamFunctional:
         h_core = self.hcore  # first: it sets up the long-range local PP the pass adds to V_H
         t0 = time.perf_counter()
         p = potential_pass(self.mf, dm)
-        energy = (float(np.einsum("ij,ji->", h_core, dm).real) + p.coulomb_energy_ha + p.xc_energy_ha
-                  + float(self.mf.energy_nuc()))
+        energy = self._energy_from_pass(h_core, dm, p)
         self.timings["energy"] = time.perf_counter() - t0
         return energy, h_core + p.veff_ha, p.veff_ip1
 
