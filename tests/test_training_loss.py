@@ -73,3 +73,86 @@ def test_init_from_continues_from_earlier_weights(tmp_path):
                         output=str(tmp_path / "c"), epochs=1, init_from=str(tmp_path / "a" / "best.pt"))
     with pytest.raises(ValueError, match="cutoffs"):
         train(wrong)
+
+
+def test_block_weights_mark_onsite_and_near_pairs():
+    """On-site elements get onsite_weight, elements of pairs closer than the cutoff near_weight, the rest 1."""
+    import numpy as np
+    from ase.geometry import get_distances
+
+    from mlh_ipi.data.labelfile import read_label
+    from mlh_ipi.model.block_weights import gamma_weights
+
+    lab = read_label(sorted(DATA.glob("*.label.npz"))[0])
+    off = lab.atom_offsets
+    w = gamma_weights(lab.positions_a, lab.cell_a, off, onsite=7.0, near=3.0, near_cutoff_a=2.0)
+    nao = off[-1]
+    w = w.reshape(nao, nao)
+    assert np.array_equal(w, w.T)
+    _, dist = get_distances(lab.positions_a, cell=lab.cell_a, pbc=True)
+    n_near = 0
+    for i in range(lab.natoms):
+        for j in range(lab.natoms):
+            block = w[off[i]:off[i + 1], off[j]:off[j + 1]]
+            expected = 7.0 if i == j else (3.0 if dist[i, j] < 2.0 else 1.0)
+            n_near += expected == 3.0
+            assert np.all(block == expected)
+    assert n_near > 0 and (w == 1.0).any()  # the tiny quartz cell has bonds and farther pairs
+
+
+def test_weighted_loss_is_the_weighted_mean_of_the_errors(tmp_path):
+    """The block-weighted loss equals sum(w e^2)/sum(w) (rmse) computed by hand."""
+    from mlh_ipi.model.block_weights import gamma_weights
+    from mlh_ipi.model.training import Trainer, gamma_errors
+
+    torch.set_num_threads(1)
+    cfg = TrainConfig(folders=(str(DATA),), model=TINY, output=str(tmp_path / "w"), epochs=1, batch_size=2,
+                      progress=False, split=(1.0, 0.0, 0.0), loss="rmse", onsite_weight=5.0, near_weight=2.0,
+                      dtype="float64")
+    tr = Trainer(cfg)
+    tr._fresh_state()
+    chunk = tr.train_graphs[:2]
+    from mlh_ipi.model.batch import collate
+
+    batch = collate(chunk, torch.float64)
+    loss, _ = tr._loss(chunk, batch)
+    err = gamma_errors(tr.model, batch).detach()
+    w = torch.cat([torch.as_tensor(gamma_weights(g.positions_a, g.cell_a, g.atom_offsets, 5.0, 2.0, 2.0))
+                   for g in chunk])
+    assert float(loss.detach()) == pytest.approx(float(((w * err.square()).sum() / w.sum()).sqrt()), rel=1e-12)
+    assert float(loss.detach()) != pytest.approx(float(err.square().mean().sqrt()), rel=1e-3)
+
+
+def test_onsite_weight_lowers_the_onsite_error(tmp_path):
+    """Weighting the on-site blocks makes the trained model fit them better than the unweighted loss does."""
+    from mlh_ipi.model.batch import collate
+    from mlh_ipi.model.block_weights import gamma_weights
+    from mlh_ipi.model.training import Trainer, gamma_errors
+
+    torch.set_num_threads(1)
+    base = dict(folders=(str(DATA),), model=TINY, epochs=15, batch_size=2, lr=1e-2, progress=False,
+                split=(1.0, 0.0, 0.0), loss="rmse")
+
+    def onsite_mae(weight):
+        cfg = TrainConfig(**base, output=str(tmp_path / f"w{weight}"), onsite_weight=weight)
+        tr = Trainer(cfg)
+        tr.run()
+        graphs = tr.train_graphs
+        with torch.no_grad():
+            err = gamma_errors(tr.model.eval(), collate(graphs, tr.dtype)).abs()
+        mask = torch.cat([torch.as_tensor(gamma_weights(g.positions_a, g.cell_a, g.atom_offsets, 2.0, 1.0, 0.0))
+                          for g in graphs]) == 2.0
+        history = json.loads((tmp_path / f"w{weight}" / "metrics.json").read_text())["history"]
+        return float(err[mask].mean()), history
+
+    plain, _ = onsite_mae(1.0)
+    weighted, history = onsite_mae(30.0)
+    assert weighted < 0.8 * plain
+    assert "val_weighted_mae_mev" not in history[0]  # no validation set here
+
+
+def test_bad_block_weights_are_refused():
+    with pytest.raises(ValueError, match="onsite_weight"):
+        TrainConfig(onsite_weight=0.0)
+    with pytest.raises(ValueError, match="near_cutoff_a"):
+        TrainConfig(near_cutoff_a=-1.0)

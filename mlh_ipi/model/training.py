@@ -9,7 +9,11 @@ with the RMSE), optionally plus ``eigenvalue_weight`` times the MAE of the
 generalised eigenvalues (``H c = e S c`` with the label's overlap; off by
 default), over all states or those within ``eigenvalue_window_ev`` of the band
 edges, optionally with their mean error (a uniform potential shift, which moves
-no gap or density) removed. The reported metric is the H MAE (meV) whatever the loss. AdamW,
+no gap or density) removed. ``onsite_weight`` / ``near_weight`` weight the
+elements of on-site blocks and of atom pairs closer than ``near_cutoff_a``
+(:mod:`mlh_ipi.model.block_weights`); then best.pt, the LR schedule and early
+stopping follow the validation MAE with the same weights. The reported metric
+is the (unweighted) H MAE (meV) whatever the loss. AdamW,
 ReduceLROnPlateau on the validation MAE, early stopping, a checkpoint every
 epoch (atomic; ``checkpoint.pt`` = last with optimizer state for ``--resume``,
 ``best.pt`` = best validation MAE), deterministic seeds. Data are split 8:1:1
@@ -43,6 +47,9 @@ Config (TOML; every key optional except ``data.folders``)::
     eigenvalue_weight = 0.0      # > 0 adds the eigenvalue MAE (Hartree) to the loss
     eigenvalue_window_ev = 0.0   # > 0: only states within this window below the VBM / above the CBM
     eigenvalue_shift_free = false  # true: remove the mean error of those states (a uniform potential shift)
+    onsite_weight = 1.0          # loss weight of on-site-block elements (mlh_ipi.model.block_weights)
+    near_weight = 1.0            # loss weight of elements of atom pairs closer than near_cutoff_a
+    near_cutoff_a = 2.0          # Angstrom, minimum-image distance (2.0 = the Si-O bonds of SiO2)
     lbfgs_steps = 0              # > 0: full-batch L-BFGS polish of the best weights afterwards
     init_from = ""               # start from these weights (best.pt of an earlier run)
     dtype = "float32"
@@ -81,6 +88,7 @@ from mlh_ipi.atomic_io import write_json
 from mlh_ipi.data.dataset import DEFAULT_SPLIT, load_graphs, split_indices
 from mlh_ipi.data.graphs import StructureGraph
 from mlh_ipi.model.batch import GraphBatch, collate
+from mlh_ipi.model.block_weights import gamma_weights
 from mlh_ipi.dft.settings import DFTSettings, check_compatible
 from mlh_ipi.model.checkpoint import (check_layout, checkpoint_dict, model_from_checkpoint, read_checkpoint,
                                       save_checkpoint, stored_model_config)
@@ -117,11 +125,19 @@ class TrainConfig:
     eigenvalue_weight: float = 0.0
     eigenvalue_window_ev: float = 0.0
     eigenvalue_shift_free: bool = False
+    onsite_weight: float = 1.0
+    near_weight: float = 1.0
+    near_cutoff_a: float = 2.0
     lbfgs_steps: int = 0
     init_from: str = ""
     grad_clip: float = 100.0
     dtype: str = "float32"
     progress: bool = True
+
+    @property
+    def block_weighted(self) -> bool:
+        """Whether the loss weights on-site and near-pair elements (``onsite_weight``, ``near_weight``)."""
+        return self.onsite_weight != 1.0 or self.near_weight != 1.0
 
     def __post_init__(self) -> None:
         if self.loss not in ("mae", "rmse"):
@@ -134,6 +150,9 @@ class TrainConfig:
         if self.model.baseline and self.eigenvalue_weight > 0:
             raise ValueError("the eigenvalue loss term is not implemented for a baseline model "
                              "(its targets are H - H_0); set eigenvalue_weight = 0")
+        if min(self.onsite_weight, self.near_weight) <= 0 or self.near_cutoff_a < 0:
+            raise ValueError("onsite_weight and near_weight must be > 0 and near_cutoff_a >= 0 (Angstrom), "
+                             f"got {self.onsite_weight}, {self.near_weight}, {self.near_cutoff_a}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
@@ -247,6 +266,7 @@ class Trainer:
         self.val_graphs = [graphs[k] for k in va]
         self.test_graphs = [graphs[k] for k in te]
         self._eig_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._weight_cache: dict[str, torch.Tensor] = {}
 
     # --- setup -------------------------------------------------------------
     def _fresh_state(self):
@@ -340,11 +360,31 @@ class Trainer:
             d = d - d.mean()
         return d.abs().mean()
 
+    def _weights(self, chunk) -> torch.Tensor | None:
+        """Concatenated per-element loss weights of a batch (None when the loss is unweighted)."""
+        cfg = self.config
+        if not cfg.block_weighted:
+            return None
+        parts = []
+        for g in chunk:
+            if g.name not in self._weight_cache:
+                self._weight_cache[g.name] = torch.as_tensor(
+                    gamma_weights(g.positions_a, g.cell_a, g.atom_offsets, cfg.onsite_weight,
+                                  cfg.near_weight, cfg.near_cutoff_a), dtype=self.dtype)
+            parts.append(self._weight_cache[g.name])
+        return torch.cat(parts)
+
     def _loss(self, chunk, batch):
         out = self.model(batch)
         pred = gamma_flat(batch, out["onsite"], out["offsite"], self.model.norb)
         err = pred - batch.hamiltonian
-        loss = err.abs().mean() if self.config.loss == "mae" else err.square().mean().sqrt()
+        w = self._weights(chunk)
+        if w is None:
+            loss = err.abs().mean() if self.config.loss == "mae" else err.square().mean().sqrt()
+        elif self.config.loss == "mae":
+            loss = (w * err.abs()).sum() / w.sum()
+        else:
+            loss = ((w * err.square()).sum() / w.sum()).sqrt()
         if self.config.eigenvalue_weight > 0:
             eig = [self._eigenvalue_error(g, h) for g, h in zip(chunk, split_gamma(batch, pred))]
             loss = loss + self.config.eigenvalue_weight * torch.stack(eig).mean()
@@ -365,17 +405,31 @@ class Trainer:
         return abs_sum / max(n, 1) * MEV
 
     @torch.no_grad()
-    def evaluate(self, graphs: list[StructureGraph]) -> float | None:
-        """MAE of ``H^Gamma`` elements in meV over ``graphs`` (None if empty)."""
+    def evaluate(self, graphs: list[StructureGraph], weighted: bool = False) -> float | None:
+        """MAE of ``H^Gamma`` elements in meV over ``graphs`` (None if empty); ``weighted``:
+        with the loss's block weights (the same as unweighted when there are none)."""
         if not graphs:
             return None
         self.model.eval()
-        abs_sum, n = 0.0, 0
-        for _, batch in self._batches(graphs, shuffle=False):
-            err = gamma_errors(self.model, batch)
-            abs_sum += float(err.abs().sum())
-            n += err.numel()
+        abs_sum, n = 0.0, 0.0
+        for chunk, batch in self._batches(graphs, shuffle=False):
+            err = gamma_errors(self.model, batch).abs()
+            w = self._weights(chunk) if weighted else None
+            abs_sum += float(err.sum() if w is None else (w * err).sum())
+            n += err.numel() if w is None else float(w.sum())
         return abs_sum / max(n, 1) * MEV
+
+    def _monitor(self, train_mae: float) -> tuple[float, float | None, float | None]:
+        """(selection metric, validation MAE, weighted validation MAE) after an epoch, in meV.
+
+        The selection metric (best.pt, LR schedule, early stopping) is the validation
+        MAE, weighted like the loss when the loss is block-weighted, or the training
+        MAE when there is no validation set."""
+        val_mae = self.evaluate(self.val_graphs)
+        val_w = self.evaluate(self.val_graphs, weighted=True) if self.config.block_weighted else None
+        if val_mae is None:
+            return train_mae, None, None
+        return (val_w if val_w is not None else val_mae), val_mae, val_w
 
     # --- checkpoints ------------------------------------------------------------
     def _metrics(self) -> dict:
@@ -417,8 +471,7 @@ class Trainer:
                 break
             t0 = time.perf_counter()
             train_mae = self.train_epoch()
-            val_mae = self.evaluate(self.val_graphs)
-            monitor = train_mae if val_mae is None else val_mae
+            monitor, val_mae, val_w = self._monitor(train_mae)
             self.scheduler.step(monitor)
             self.epoch += 1
             improved = monitor < self.best
@@ -428,7 +481,8 @@ class Trainer:
                 self.bad_epochs += 1
             self.history.append({"epoch": self.epoch, "train_mae_mev": train_mae, "val_mae_mev": val_mae,
                                  "lr": self.optimizer.param_groups[0]["lr"],
-                                 "wall_s": time.perf_counter() - t0})
+                                 "wall_s": time.perf_counter() - t0,
+                                 **({"val_weighted_mae_mev": val_w} if val_w is not None else {})})
             self._save(best=improved)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(train=f"{train_mae:.3f}", val="-" if val_mae is None else f"{val_mae:.3f}",
@@ -446,8 +500,8 @@ class Trainer:
             self.model.load_state_dict(read_checkpoint(best_path)["state_dict"])
         t0 = time.perf_counter()
         self.model.train()
-        batches = [batch for _, batch in self._batches(self.train_graphs, shuffle=False)]
-        n_total = sum(b.hamiltonian.numel() for b in batches)
+        batches = [(batch, self._weights(chunk)) for chunk, batch in self._batches(self.train_graphs, shuffle=False)]
+        n_total = sum(b.hamiltonian.numel() if w is None else float(w.sum()) for b, w in batches)
         params = [p for p in self.model.parameters() if p.requires_grad]
         opt = torch.optim.LBFGS(params, lr=1.0, max_iter=cfg.lbfgs_steps, history_size=50,
                                 line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)
@@ -455,15 +509,16 @@ class Trainer:
         def closure():
             opt.zero_grad(set_to_none=True)
             total = 0.0
-            for batch in batches:  # gradients accumulate batch by batch: memory of one batch
-                part = gamma_errors(self.model, batch).square().sum() / n_total
+            for batch, w in batches:  # gradients accumulate batch by batch: memory of one batch
+                sq = gamma_errors(self.model, batch).square()
+                part = (sq if w is None else w * sq).sum() / n_total
                 part.backward()
                 total += float(part.detach())
             return torch.tensor(total)
 
         opt.step(closure)
-        train_mae, val_mae = self.evaluate(self.train_graphs), self.evaluate(self.val_graphs)
-        monitor = train_mae if val_mae is None else val_mae
+        train_mae = self.evaluate(self.train_graphs)
+        monitor, val_mae, _ = self._monitor(train_mae)
         improved = monitor < self.best
         if improved:
             self.best, self.best_epoch = monitor, self.epoch
