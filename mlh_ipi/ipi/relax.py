@@ -171,17 +171,30 @@ def _checkpoint_input(chk: Path, address: str, remaining: int) -> str | None:
     more steps; None when there is no checkpoint or it cannot be read."""
     import xml.etree.ElementTree as ET
 
-    if not chk.exists():
+    root = _read_checkpoint(chk)
+    if root is None:
+        if chk.exists():
+            log.warning("%s is not a usable i-PI checkpoint: resuming from the last geometry", chk)
         return None
+    root.find("ffsocket/address").text = address
+    root.find("total_steps").text = str(int(root.find("step").text) + remaining)
+    return ET.tostring(root, encoding="unicode")
+
+
+def _read_checkpoint(chk: Path):
+    """The parsed i-PI checkpoint ``chk`` (an ``ElementTree`` root with an integer
+    ``step``, a ``total_steps`` and an ``ffsocket/address``), or None if it is absent or
+    unreadable (e.g. cut short by a kill)."""
+    import xml.etree.ElementTree as ET
+
     try:
         root = ET.fromstring(chk.read_text())
-        step = int(root.find("step").text)
-        root.find("ffsocket/address").text = address
-        root.find("total_steps").text = str(step + remaining)
-    except (ET.ParseError, AttributeError, TypeError, ValueError) as err:
-        log.warning("%s is not a usable i-PI checkpoint (%s): resuming from the last geometry", chk, err)
+        int(root.find("step").text), int(root.find("total_steps").text)
+        if root.find("ffsocket/address") is None:
+            return None
+    except (OSError, ET.ParseError, AttributeError, TypeError, ValueError):
         return None
-    return ET.tostring(root, encoding="unicode")
+    return root
 
 
 def load_result(workdir: str | Path) -> RelaxResult:
@@ -310,13 +323,9 @@ def _archive_interrupted(work: Path) -> list[dict]:
 
 def _checkpoint_step(chk: Path) -> int | None:
     """The step counter of i-PI checkpoint ``chk`` (the ``step`` column of the state it
-    holds); None if absent or unreadable (e.g. cut short by a kill)."""
-    import xml.etree.ElementTree as ET
-
-    try:
-        return int(ET.fromstring(chk.read_text()).find("step").text)
-    except (OSError, ET.ParseError, AttributeError, TypeError, ValueError):
-        return None
+    holds); None if absent or unreadable."""
+    root = _read_checkpoint(chk)
+    return None if root is None else int(root.find("step").text)
 
 
 def _segment_wall_s(work: Path, out: Path) -> float:
