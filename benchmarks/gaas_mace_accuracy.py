@@ -131,7 +131,7 @@ def stage_report(work: Path, out: Path, model: Path, committee: list[Path], al_r
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mlh_ipi.atomic_io import atomic_path, write_json, write_text
+    from mlh_ipi.atomic_io import save_figure, write_json, write_text
     from mlh_ipi.forcefield.committee import load_mace
     from mlh_ipi.forcefield.export import export_labels, read_reference
 
@@ -211,9 +211,7 @@ def stage_report(work: Path, out: Path, model: Path, committee: list[Path], al_r
                  fontsize=9)
     ax.legend(fontsize=7, markerscale=3)
     fig.tight_layout()
-    with atomic_path(out / "force_parity.png", suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=130)
-    plt.close(fig)
+    save_figure(fig, out / "force_parity.png", dpi=130)
     return result
 
 

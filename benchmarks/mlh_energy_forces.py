@@ -140,6 +140,8 @@ def _parity(rows, calcs, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from mlh_ipi.atomic_io import save_figure
+
     fig, axes = plt.subplots(1, len(calcs), figsize=(4.5 * len(calcs), 4.5), squeeze=False)
     for ax, engine in zip(axes[0], calcs):
         sel = [r for r in rows if r["engine"] == engine]
@@ -152,8 +154,7 @@ def _parity(rows, calcs, path: Path) -> None:
         ax.set_xlabel("DFT force (eV/Å)")
         ax.set_ylabel(f"{engine} force (eV/Å)")
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    save_figure(fig, path, dpi=150)
 
 
 if __name__ == "__main__":

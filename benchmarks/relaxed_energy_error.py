@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from ase.io import read
 
-from mlh_ipi.atomic_io import atomic_path, write_json, write_text
+from mlh_ipi.atomic_io import save_figure, write_json, write_text
 from mlh_ipi.threads import configure_threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,9 +142,7 @@ def _plot(rows, path: Path) -> None:
     ax.set_ylabel("E_MLH − E_DFT at the DFT minimum (meV/atom)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 if __name__ == "__main__":

@@ -58,12 +58,13 @@ def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
         np.savez_compressed(tmp, **arrays)
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
-    """Write a matplotlib figure atomically (format from the suffix of ``path``) and close it."""
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120, **savefig_kwargs) -> None:
+    """Write a matplotlib figure atomically (format from the suffix of ``path``) and close it;
+    ``savefig_kwargs`` go to ``Figure.savefig`` (e.g. ``bbox_inches="tight"``)."""
     import matplotlib.pyplot as plt
 
     with atomic_path(path, suffix=Path(path).suffix) as tmp:
-        fig.savefig(tmp, dpi=dpi)
+        fig.savefig(tmp, dpi=dpi, **savefig_kwargs)
     plt.close(fig)
 
 

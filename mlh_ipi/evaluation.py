@@ -15,6 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
+from mlh_ipi.atomic_io import save_figure
 from mlh_ipi.electronic.compare import MEV, compare_hamiltonians, uniform_shift
 from mlh_ipi.electronic.eigen import solve
 
@@ -95,8 +96,7 @@ def plot_evaluation(ev: Evaluation, out: Path) -> list[Path]:
     ax.set_ylabel("MLH H element (eV)")
     ax.set_title(f"H parity, MAE {np.abs(pred - ref).mean() * 1000:.2f} meV")
     fig.tight_layout()
-    fig.savefig(out / "parity_h.png", dpi=150)
-    plt.close(fig)
+    save_figure(fig, out / "parity_h.png", dpi=150)
 
     e_d, e_p, nocc = ev.first_levels
     vbm = e_d[nocc - 1]
@@ -108,6 +108,5 @@ def plot_evaluation(ev: Evaluation, out: Path) -> list[Path]:
     ax.set_ylabel("Gamma eigenvalue - DFT VBM (eV)")
     ax.set_title("levels near the gap (first structure)")
     fig.tight_layout()
-    fig.savefig(out / "eigenvalues.png", dpi=150)
-    plt.close(fig)
+    save_figure(fig, out / "eigenvalues.png", dpi=150)
     return [out / "parity_h.png", out / "eigenvalues.png"]

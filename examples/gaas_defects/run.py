@@ -64,7 +64,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 
-from mlh_ipi.atomic_io import atomic_path, write_json, write_text
+from mlh_ipi.atomic_io import atomic_path, save_figure, write_json, write_text
 
 log = logging.getLogger("gaas_defects")
 
@@ -382,9 +382,7 @@ def stage_report(work: Path, args) -> list[Path]:
                 ax.legend(fontsize=7)
         fig.suptitle("MLH on LAMMPS+MACE MD snapshots (bars: thermal std); pristine = control")
         fig.tight_layout()
-        with atomic_path(res / "gap_levels_vs_temperature.png", suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=120)
-        plt.close(fig)
+        save_figure(fig, res / "gap_levels_vs_temperature.png", dpi=120)
         written.append(res / "gap_levels_vs_temperature.png")
     for name in ("learning_curve.csv", "learning_curve.png"):
         src = work / "al" / name

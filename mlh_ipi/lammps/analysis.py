@@ -29,7 +29,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from mlh_ipi.atomic_io import atomic_path, write_json
+from mlh_ipi.atomic_io import save_figure, write_json
 
 log = logging.getLogger(__name__)
 
@@ -266,11 +266,7 @@ def vibrational_dos(vacf: np.ndarray, dt_ps: float) -> tuple[np.ndarray, np.ndar
 
 
 def _savefig(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, bbox_inches="tight")
 
 
 def analyse_run(folder: str | Path, rdf_bins: int = 200, vacf_max_ps: float = 1.0) -> dict:

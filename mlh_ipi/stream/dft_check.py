@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from mlh_ipi.atomic_io import atomic_path, write_json
+from mlh_ipi.atomic_io import atomic_path, save_figure, write_json
 from mlh_ipi.data.labelfile import read_label
 from mlh_ipi.electronic.defect_levels import find_defect_levels
 from mlh_ipi.electronic.eigen import solve
@@ -126,6 +126,4 @@ def _parity_plot(rows: list[dict], summary: dict, path: Path) -> None:
     ax.set_ylabel("MLH (eV)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlh_ipi.atomic_io import atomic_path, write_json
+from mlh_ipi.atomic_io import atomic_path, save_figure, write_json
 from mlh_ipi.stream.state import StreamState
 from mlh_ipi.stream.statistics import ElectronicStatistics, GroupStatistics
 
@@ -152,9 +152,5 @@ def plot_report(stats: ElectronicStatistics, out_dir: str | Path) -> list[Path]:
 
 
 def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return path

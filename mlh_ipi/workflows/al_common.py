@@ -37,7 +37,7 @@ from typing import Any, Sequence
 from ase import Atoms
 from ase.io import read
 
-from mlh_ipi.atomic_io import atomic_path, write_json, write_text
+from mlh_ipi.atomic_io import save_figure, write_json, write_text
 from mlh_ipi.data.labelfile import label_files
 from mlh_ipi.data.labelling import label_batch
 from mlh_ipi.dft.settings import DFTSettings
@@ -250,9 +250,7 @@ def plot_curve(work: Path, history: Sequence[dict], plot: CurvePlot) -> None:
                              xytext=(3, 5), fontsize=7)
     fig.suptitle(plot.title)
     fig.tight_layout()
-    with atomic_path(work / f"{CURVE}.png", suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save_figure(fig, work / f"{CURVE}.png", dpi=120)
 
 
 def write_curve(work: Path, history: Sequence[dict], plot: CurvePlot) -> None:

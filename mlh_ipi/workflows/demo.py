@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlh_ipi.atomic_io import save_figure
 from mlh_ipi.electronic.defect_levels import MIN_DEFECT_WEIGHT
 
 log = logging.getLogger(__name__)
@@ -233,8 +234,7 @@ def _plot_relaxation(table, path: Path) -> Path:
     ax.set_title("MLH relaxation through i-PI")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    save_figure(fig, path, dpi=150)
     return path
 
 
@@ -306,6 +306,5 @@ def _plot_levels(state: dict, path: Path) -> Path:
     ax.legend(dict(zip(labels, handles)).values(), dict(zip(labels, handles)).keys(), loc="center right",
               fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    save_figure(fig, path, dpi=150)
     return path

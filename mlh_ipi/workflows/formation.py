@@ -50,7 +50,7 @@ import numpy as np
 from ase import Atoms
 from ase.io import read
 
-from mlh_ipi.atomic_io import atomic_path, write_json, write_text
+from mlh_ipi.atomic_io import save_figure, write_json, write_text
 from mlh_ipi.dft.settings import DFTSettings, check_compatible
 from mlh_ipi.ipi.relax import RelaxResult, load_result, relax_with_ipi
 from mlh_ipi.structures.sio2 import make_oxygen_vacancy
@@ -377,9 +377,7 @@ def plot_formation(rows: Sequence[VacancyFormation], path: str | Path, title: st
     ax2.set_xticks(x, labels)
     ax2.set_xlabel("removed O (host index)")
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 __all__ = ["FormationTable", "VacancyFormation", "check_sites", "formation_energies", "o2_energy",
