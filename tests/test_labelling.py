@@ -1,4 +1,5 @@
 """Batch labelling: progress to disk, failures recorded without stopping, resume after a kill."""
+import dataclasses
 import json
 import os
 import signal
@@ -74,9 +75,9 @@ def test_a_structure_claimed_by_another_live_process_is_waited_for_then_taken_ov
     template = read_label(label_files(tmp_path / "seed")[0])
     computed = []
 
-    def fake(atoms, settings, dm0=None):
+    def fake(atoms, settings, dm0=None):  # the template's data at this structure's positions
         computed.append(len(computed))
-        return template
+        return dataclasses.replace(template, positions_a=atoms.positions.copy())
 
     other = subprocess.Popen(["sleep", "60"])  # stands in for a second labeller holding structure 1
     try:
@@ -105,6 +106,29 @@ def test_a_structure_claimed_by_another_live_process_is_waited_for_then_taken_ov
         other.kill()
         other.wait()
     assert more.done == [] and more.skipped == [0, 1, 2, 3] and len(computed) == 3
+
+
+def test_a_changed_input_list_is_refused_and_nothing_is_overwritten(tmp_path):
+    """Labels are found by index: an input list that changed under a folder must not reuse them."""
+    frames = _frames(3)
+    label_batch(frames[:2], tmp_path, CHEAP, progress=False)
+    before = {f.name: f.read_bytes() for f in label_files(tmp_path)}
+
+    def refuse(atoms, settings, dm0=None):
+        raise AssertionError("nothing may be labelled")
+
+    for changed in ([frames[1], frames[0], frames[2]],  # reordered
+                    [frames[0], frames[2]]):            # another frame at index 1
+        with pytest.raises(ValueError, match=r"label\(s\) \[\d"):
+            label_batch(changed, tmp_path, CHEAP, progress=False, labeller=refuse)
+    assert {f.name: f.read_bytes() for f in label_files(tmp_path)} == before
+    # the same frames again, wrapped into the cell and with text round-off, are the same structures
+    same = [f.copy() for f in frames[:2]]
+    for at in same:
+        at.positions += at.cell[0]
+        at.positions = np.round(at.positions, 7)
+    report = label_batch(same, tmp_path, CHEAP, progress=False, labeller=refuse)
+    assert report.skipped == [0, 1]
 
 
 def test_cli_batch_resumes_after_being_killed(tmp_path):

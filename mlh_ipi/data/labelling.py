@@ -62,6 +62,35 @@ def _check_manifest(out: Path, settings: DFTSettings, source: str, n: int) -> No
     write_json(path, {"settings": settings.to_dict(), "source": source, "n_structures": n})
 
 
+def _check_existing_labels(out: Path, structures: Sequence[Atoms], tol_a: float = 1e-4) -> None:
+    """``ValueError`` if a label already in ``out`` is of another structure than the input at its
+    index (a changed, reordered or resized input list): reusing it would pair one structure's
+    DFT data with another's. Compared: element order, cell and positions modulo the lattice
+    (``tol_a`` Angstrom, so text round-off of re-read frames passes). Reads only positions,
+    cell and symbols of each file; labels beyond the input's length are left alone."""
+    wrong = []
+    for path in label_files(out):
+        i = int(path.name.split(".")[0])
+        if i >= len(structures):
+            continue
+        with np.load(path, allow_pickle=False) as z:
+            pos, cell = z["positions_a"], z["cell_a"]
+            symbols = json.loads(str(z["meta"]))["symbols"]
+        at = structures[i]
+        same = symbols == at.get_chemical_symbols() and np.allclose(cell, at.cell.array, atol=tol_a)
+        if same:
+            frac = np.linalg.solve(cell.T, (np.asarray(at.positions) - pos).T).T
+            d = (frac - np.round(frac)) @ cell
+            same = bool(np.all(np.linalg.norm(d, axis=1) < tol_a))
+        if not same:
+            wrong.append(i)
+    if wrong:
+        raise ValueError(f"{out}: the existing label(s) {wrong[:10]}{' ...' if len(wrong) > 10 else ''} are of "
+                         "other structures than the input at the same index (input list changed, reordered or "
+                         "resized?). Label into a new folder, or move the stale labels away; nothing was "
+                         "overwritten.")
+
+
 def _claim(out: Path, index: int) -> bool:
     """Claim structure ``index`` for this process (``NNNNNN.claim``, :mod:`mlh_ipi.claims`)."""
     return try_claim(_claim_path(out, index))
@@ -122,6 +151,7 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, settings, source, len(structures))
+    _check_existing_labels(out, structures)
     previously_failed = failed_indices(out)
     report = BatchReport()
     guesses = _density_guesses(guess_from, settings)  # species list -> last converged density matrix
