@@ -29,18 +29,18 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
+from mlh_ipi.electronic.compare import MEV  # meV per Hartree
 from mlh_ipi.threads import configure_threads
 
 log = logging.getLogger("receptive_field")
 RADII_A = (3.0, 5.0, 8.0, 10.0, 12.0)
 BIN_EDGES_A = np.arange(0.0, 16.5, 1.0)
-MEV = 27211.386245988  # meV per Hartree
+
 
 
 def sensitivities(model, symbols, positions_a, cell_a, atoms: list[int]) -> tuple[np.ndarray, np.ndarray]:
