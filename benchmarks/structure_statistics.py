@@ -11,7 +11,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +24,12 @@ AMU_PER_A3_TO_G_PER_CM3 = 1.66053907
 def cell_statistics(path: Path) -> dict:
     """Density, Si-O bond statistics and miscoordinated-Si fraction of one label file
     (read without PySCF: positions, cell and symbols only)."""
-    from ase import Atoms
     from ase.neighborlist import neighbor_list
 
-    z = np.load(path, allow_pickle=True)
-    symbols = json.loads(str(z["meta"]))["symbols"]
-    atoms = Atoms(symbols, positions=z["positions_a"], cell=z["cell_a"], pbc=True)
+    from mlh_ipi.data.labelfile import read_label_geometry
+
+    atoms = read_label_geometry(path)
+    symbols = atoms.get_chemical_symbols()
     i, j, d = neighbor_list("ijd", atoms, 2.0)
     sym = np.array(symbols)
     si_o = (sym[i] == "Si") & (sym[j] == "O")

@@ -8,7 +8,7 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-from mlh_ipi.data.labelfile import read_label, write_label
+from mlh_ipi.data.labelfile import read_label, read_label_geometry, write_label
 from mlh_ipi.dft.cell import build_cell
 from mlh_ipi.dft.image_resolved import bloch_sum, image_resolved_hamiltonian
 from mlh_ipi.dft.label import label_from_scf
@@ -135,6 +135,12 @@ def test_label_file_round_trip(tmp_path, si2_label):
                for a, b in zip(back.overlap_blocks, si2_label.overlap_blocks))
     assert back.provenance["pyscf_version"] and back.provenance["wall_s"]["scf"] > 0
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+    # the geometry-only reader gives the same structure without the matrices
+    for compact in (False, True):
+        geo = read_label_geometry(write_label(tmp_path / f"g{compact}", si2_label, compact=compact))
+        assert geo.get_chemical_symbols() == list(si2_label.symbols) and geo.pbc.all()
+        np.testing.assert_array_equal(geo.positions, si2_label.positions_a)
+        np.testing.assert_array_equal(geo.cell.array, si2_label.cell_a)
 
 
 def test_non_converged_scf_raises():

@@ -116,6 +116,21 @@ def read_label(path: str | Path) -> Label:
         )
 
 
+def read_label_geometry(path: str | Path):
+    """The structure of a label file as ``ase.Atoms`` (Angstrom, periodic, ``info`` as stored),
+    without its matrices: no PySCF, no H or S read. For checks and statistics over many labels."""
+    from ase import Atoms
+
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        if meta.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"{path}: label schema {meta.get('schema_version')} "
+                             f"(this mlh-ipi reads {SCHEMA_VERSION})")
+        atoms = Atoms(meta["symbols"], positions=z["positions_a"], cell=z["cell_a"], pbc=True)
+    atoms.info.update(meta.get("info", {}))
+    return atoms
+
+
 def _read_compact(z, meta: dict, layout: OrbitalLayout) -> Label:
     """A compact label with S, S_ij(R), eigenvalues and D recomputed (module doc)."""
     from mlh_ipi.dft.label import derived_matrices  # PySCF, only for compact files

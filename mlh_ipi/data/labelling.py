@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from mlh_ipi.atomic_io import write_json
 from mlh_ipi.claims import release, try_claim
-from mlh_ipi.data.labelfile import SUFFIX, label_files, read_label, write_label
+from mlh_ipi.data.labelfile import SUFFIX, label_files, read_label, read_label_geometry, write_label
 from mlh_ipi.dft.settings import DFTSettings, check_compatible
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,8 @@ def _check_existing_labels(out: Path, structures: Sequence[Atoms], tol_a: float 
         i = int(path.name.split(".")[0])
         if i >= len(structures):
             continue
-        with np.load(path, allow_pickle=False) as z:
-            pos, cell = z["positions_a"], z["cell_a"]
-            symbols = json.loads(str(z["meta"]))["symbols"]
+        stored = read_label_geometry(path)
+        pos, cell, symbols = stored.positions, stored.cell.array, stored.get_chemical_symbols()
         at = structures[i]
         same = symbols == at.get_chemical_symbols() and np.allclose(cell, at.cell.array, atol=tol_a)
         if same:
