@@ -17,7 +17,11 @@ same command after an interruption):
 ``report``    energy and force errors of the final member (and of the committee mean)
               per cell and over the five defect cells; parity plot; the table is
               printed and written to ``--out`` (``results.json``, ``results.md``,
-              ``force_parity.png``, ``snapshots.extxyz`` with the DFT labels).
+              ``force_parity.png``, ``snapshots_round_RRR.extxyz`` with the DFT labels).
+              The DFT-labelled snapshots of earlier checks (``snapshots_*.extxyz``
+              in ``--out``, MD of earlier models) are held-out 300 K MD
+              geometries too: the final member is scored on them as well, so a new
+              round is measured before its own MD snapshots are labelled.
 
 Usage::
 
@@ -124,56 +128,42 @@ def _errors(calc, frames, energies, forces) -> dict:
     return force_field_errors(calc, frames, energies, forces)
 
 
-def stage_report(work: Path, out: Path, model: Path, committee: list[Path], al_round: int,
-                 al_work: Path) -> dict:
-    import matplotlib
+def _snapshot_sets(out: Path, current_round: int) -> dict[str, Path]:
+    """Every DFT-labelled snapshot file in ``out`` (``snapshots_*.extxyz``: ``snapshots_round_RRR``
+    from the MD of round RRR's final member, or an earlier run's, e.g. ``snapshots_session8_round1``),
+    this round's first."""
+    mine = f"snapshots_round_{current_round:03d}.extxyz"
+    paths = sorted(out.glob("snapshots_*.extxyz"), key=lambda p: (p.name != mine, p.name))
+    return {("MD of this model" if p.name == mine else f"MD of an earlier model ({p.stem[10:]})"): p
+            for p in paths}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from mlh_ipi.atomic_io import save_figure, write_json, write_text
-    from mlh_ipi.forcefield.committee import load_mace
-    from mlh_ipi.forcefield.export import export_labels, read_reference
+def _read_labelled(path: Path):
+    """Frames, energies (eV), forces (eV/Å) of a DFT-labelled snapshot file, each frame's
+    ``defect`` set (from its info, or its composition for files written without it)."""
+    from mlh_ipi.forcefield.export import read_reference
+    from mlh_ipi.structures.gaas import defect_kind
 
-    ref_file = out / "snapshots.extxyz"
-    export_labels([work / "labels"], ref_file)
-    frames, energies, forces = read_reference(ref_file)
-    kinds = read(work / "snapshots.extxyz", index=":")
-    for f, k in zip(frames, kinds):
-        f.info["defect"] = k.info["defect"]
-    member = load_mace([model])
-    mean = load_mace(committee)
+    frames, energies, forces = read_reference(path)
+    for f in frames:
+        f.info.setdefault("defect", defect_kind(f))
+    return frames, energies, forces
+
+
+def _score(member, mean, frames, energies, forces) -> tuple[list[dict], dict, dict]:
+    """Per-cell rows, and the five defect cells together for the member and the committee mean."""
     defect = [i for i, f in enumerate(frames) if f.info["defect"] != "pristine"]
     rows = []
     for kind in dict.fromkeys(f.info["defect"] for f in frames):
         sel = [i for i, f in enumerate(frames) if f.info["defect"] == kind]
         e = _errors(member, [frames[i] for i in sel], energies[sel], [forces[i] for i in sel])
         rows.append({"cell": kind, **e})
-    total = _errors(member, [frames[i] for i in defect], energies[defect], [forces[i] for i in defect])
-    total_mean = _errors(mean, [frames[i] for i in defect], energies[defect], [forces[i] for i in defect])
-    # parity data of the final member
-    fd, fm, col = [], [], []
-    for i, f in enumerate(frames):
-        at = Atoms(f.get_chemical_symbols(), positions=f.positions, cell=f.cell, pbc=True)
-        at.calc = member
-        fm.append(at.get_forces().ravel())
-        fd.append(forces[i].ravel())
-        col += [f.info["defect"]] * forces[i].size
-    fd, fm = np.concatenate(fd), np.concatenate(fm)
-    al_curve = [json.loads(p.read_text()) for p in sorted(al_work.glob("round_*/errors.json"))]
-    result = {
-        "model": str(model), "al_round": al_round, "committee": [str(p) for p in committee],
-        "n_training_structures": al_curve[-1]["n_train"] if al_curve else None,
-        "per_cell": rows, "defect_cells_final_member": total, "defect_cells_committee_mean": total_mean,
-        "target_force_rmse_mev_per_a": TARGET_FORCE_RMSE,
-        "meets_target": bool(total["force_rmse_mev_per_a"] <= TARGET_FORCE_RMSE),
-        "al_learning_curve": al_curve,
-    }
-    write_json(out / "results.json", result)
-    lines = [f"Final committee member `{model.relative_to(ROOT) if model.is_relative_to(ROOT) else model}` "
-             f"(AL round {al_round}, {result['n_training_structures']} training structures) vs DFT "
-             f"on 300 K LAMMPS MD snapshots:", "",
-             "| cell | snapshots | E RMSE (meV/atom) | F RMSE (meV/Å) | F MAE (meV/Å) | DFT force RMS (meV/Å) |",
+    pick = ([frames[i] for i in defect], energies[defect], [forces[i] for i in defect])
+    return rows, _errors(member, *pick), _errors(mean, *pick)
+
+
+def _table(rows: list[dict], total: dict, total_mean: dict) -> list[str]:
+    lines = ["| cell | snapshots | E RMSE (meV/atom) | F RMSE (meV/Å) | F MAE (meV/Å) | DFT force RMS (meV/Å) |",
              "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['cell']} | {r['n_structures']} | {r['energy_rmse_mev_per_atom']:.2f} | "
@@ -183,8 +173,63 @@ def stage_report(work: Path, out: Path, model: Path, committee: list[Path], al_r
         lines.append(f"| **{name}** | {t['n_structures']} | {t['energy_rmse_mev_per_atom']:.2f} | "
                      f"**{t['force_rmse_mev_per_a']:.1f}** | {t['force_mae_mev_per_a']:.1f} | "
                      f"{t['force_ref_rms_mev_per_a']:.0f} |")
-    lines += ["", f"Target force RMSE <= {TARGET_FORCE_RMSE:g} meV/Å on the defect cells: "
-              f"{'met' if result['meets_target'] else 'NOT met'}."]
+    return lines
+
+
+def stage_report(work: Path, out: Path, model: Path, committee: list[Path], al_round: int,
+                 al_work: Path) -> dict:
+    """Errors of the final member on this check's snapshots (if labelled) and on earlier checks'."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mlh_ipi.atomic_io import save_figure, write_json, write_text
+    from mlh_ipi.data.labelfile import label_files
+    from mlh_ipi.forcefield.committee import load_mace
+    from mlh_ipi.forcefield.export import export_labels, write_frames
+
+    if label_files(work / "labels"):
+        ref_file = out / f"snapshots_round_{al_round:03d}.extxyz"
+        frames = export_labels([work / "labels"], ref_file)
+        kinds = read(work / "snapshots.extxyz", index=":")
+        for f in frames:  # label files are NNNNNN = index into snapshots.extxyz
+            f.info["defect"] = kinds[int(Path(f.info["label_file"]).name.split(".")[0])].info["defect"]
+        write_frames(ref_file, frames)
+    else:
+        log.info("report: the round-%d check's snapshots are not labelled yet; scoring the earlier ones",
+                 al_round)
+    sets = _snapshot_sets(out, al_round)
+    if not sets:
+        raise RuntimeError(f"no labelled snapshots in {work / 'labels'} or {out}/snapshots_*.extxyz")
+    member = load_mace([model])
+    mean = load_mace(committee)
+    al_curve = [json.loads(p.read_text()) for p in sorted(al_work.glob("round_*/errors.json"))]
+    n_train = al_curve[-1]["n_train"] if al_curve else None
+    result = {"model": str(model), "al_round": al_round, "committee": [str(p) for p in committee],
+              "n_training_structures": n_train, "target_force_rmse_mev_per_a": TARGET_FORCE_RMSE,
+              "snapshot_sets": {}, "al_learning_curve": al_curve}
+    name_model = model.relative_to(ROOT) if model.is_relative_to(ROOT) else model
+    lines = [f"Final committee member `{name_model}` (AL round {al_round}, {n_train} training structures) "
+             "vs DFT on 300 K LAMMPS MD snapshots:"]
+    parity = None
+    for name, path in sets.items():
+        frames, energies, forces = _read_labelled(path)
+        rows, total, total_mean = _score(member, mean, frames, energies, forces)
+        result["snapshot_sets"][name] = {"file": path.name, "per_cell": rows,
+                                         "defect_cells_final_member": total,
+                                         "defect_cells_committee_mean": total_mean}
+        lines += ["", f"**{name}** (`{path.name}`):", "", *_table(rows, total, total_mean)]
+        if parity is None:
+            parity = (path.stem, frames, forces, total)
+    first = next(iter(result["snapshot_sets"].values()))
+    result.update(per_cell=first["per_cell"], defect_cells_final_member=first["defect_cells_final_member"],
+                  defect_cells_committee_mean=first["defect_cells_committee_mean"])
+    rmse = first["defect_cells_final_member"]["force_rmse_mev_per_a"]
+    result["meets_target"] = bool(rmse <= TARGET_FORCE_RMSE)
+    write_json(out / "results.json", result)
+    lines += ["", f"Target force RMSE <= {TARGET_FORCE_RMSE:g} meV/Å on the defect cells "
+              f"({next(iter(sets))}): {'met' if result['meets_target'] else 'NOT met'} ({rmse:.1f})."]
     if al_curve:
         lines += ["", "AL learning curve (committee mean on the fixed rattled test set):", "",
                   "| round | training structures | E RMSE (meV/atom) | F RMSE (meV/Å) | committee max F std (meV/Å) |",
@@ -196,8 +241,16 @@ def stage_report(work: Path, out: Path, model: Path, committee: list[Path], al_r
     write_text(out / "results.md", text)
     print(text)
 
+    name, frames, forces, total = parity  # parity plot of the first set
+    fd, fm, col = [], [], []
+    for i, f in enumerate(frames):
+        at = Atoms(f.get_chemical_symbols(), positions=f.positions, cell=f.cell, pbc=True)
+        at.calc = member
+        fm.append(at.get_forces().ravel())
+        fd.append(forces[i].ravel())
+        col += [f.info["defect"]] * forces[i].size
+    fd, fm, col = np.concatenate(fd), np.concatenate(fm), np.array(col)
     fig, ax = plt.subplots(figsize=(4.8, 4.5))
-    col = np.array(col)
     for kind in dict.fromkeys(col):
         m = col == kind
         ax.scatter(fd[m], fm[m], s=3, alpha=0.5, label=kind)
@@ -207,8 +260,8 @@ def stage_report(work: Path, out: Path, model: Path, committee: list[Path], al_r
     ax.set_ylim(-lim, lim)
     ax.set_xlabel("DFT force component (eV/Å)")
     ax.set_ylabel("MACE force component (eV/Å)")
-    ax.set_title(f"GaAs 300 K MD snapshots: defect-cell F RMSE {total['force_rmse_mev_per_a']:.1f} meV/Å",
-                 fontsize=9)
+    ax.set_title(f"GaAs 300 K MD, {name}\nround-{al_round} member: "
+                 f"defect-cell F RMSE {total['force_rmse_mev_per_a']:.1f} meV/Å", fontsize=9)
     ax.legend(fontsize=7, markerscale=3)
     fig.tight_layout()
     save_figure(fig, out / "force_parity.png", dpi=130)

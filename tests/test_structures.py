@@ -14,7 +14,7 @@ from mlh_ipi.structures.analysis import (
     bond_angles, coordination_histogram, density_g_cm3, equivalent_environment_fraction,
     first_peak, fraction_fourfold_si, partial_rdf, sio2_report,
 )
-from mlh_ipi.structures.gaas import DEFECTS, SIZES, gaas_defect, gaas_supercell, tetrahedral_sites
+from mlh_ipi.structures.gaas import DEFECTS, SIZES, defect_kind, gaas_defect, gaas_supercell, tetrahedral_sites
 from mlh_ipi.structures.rattle import einstein_std, rattle, rattled_snapshots, thermal_snapshots
 from mlh_ipi.structures.sio2 import bridging_oxygens, make_oxygen_vacancy
 
@@ -219,6 +219,15 @@ def test_gaas_defect_stoichiometry(kind, n_atoms):
     assert len(atoms) == n_atoms + dn
     assert symbols.count("Ga") == n_atoms // 2 + dga and symbols.count("As") == n_atoms // 2 + das
     assert atoms.info["defect"] == kind and atoms.info["n_host_atoms"] == n_atoms
+    # the kind is recovered from the composition alone (frames written without info)
+    assert defect_kind(Atoms(atoms.get_chemical_symbols(), positions=atoms.positions)) == kind
+
+
+def test_defect_kind_refuses_other_compositions():
+    with pytest.raises(ValueError, match="not a GaAs cell"):
+        defect_kind(Atoms("Si2O4"))
+    with pytest.raises(ValueError, match="not a single native defect"):
+        defect_kind(Atoms("Ga30As34"))
 
 
 @pytest.mark.parametrize("n_atoms", SIZES)

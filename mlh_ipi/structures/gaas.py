@@ -155,4 +155,24 @@ def gaas_defect(kind: str, n_atoms: int = 64, a: float = A_GAAS_PBE, site: int |
     return atoms
 
 
-__all__ = ["A_GAAS_PBE", "DEFECTS", "SIZES", "gaas_defect", "gaas_supercell", "tetrahedral_sites"]
+def defect_kind(atoms: Atoms) -> str:
+    """Which of :data:`DEFECTS` a cell of ``gaas_defect`` holds, read from its composition alone
+    (counts of Ga and As against the host's N/2 each; the host size is the supercell size in
+    :data:`SIZES` nearest the atom count). For frames that lost their ``info`` (e.g. DFT-labelled
+    snapshots written without it). ``ValueError`` for any other composition."""
+    symbols = atoms.get_chemical_symbols()
+    n_ga, n_as = symbols.count("Ga"), symbols.count("As")
+    if n_ga + n_as != len(symbols):
+        raise ValueError(f"not a GaAs cell: {atoms.get_chemical_formula()}")
+    half = min(SIZES, key=lambda n: abs(n - len(symbols))) // 2
+    kinds = {(half, half): "pristine", (half - 1, half): "V_Ga", (half, half - 1): "V_As",
+             (half + 1, half): "Ga_i", (half, half + 1): "As_i", (half - 1, half + 1): "As_Ga"}
+    try:
+        return kinds[(n_ga, n_as)]
+    except KeyError:
+        raise ValueError(f"{atoms.get_chemical_formula()} is not a single native defect of a "
+                         f"{2 * half}-atom GaAs cell") from None
+
+
+__all__ = ["A_GAAS_PBE", "DEFECTS", "SIZES", "defect_kind", "gaas_defect", "gaas_supercell",
+           "tetrahedral_sites"]
