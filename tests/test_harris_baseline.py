@@ -196,3 +196,38 @@ def test_committee_of_baseline_members_adds_one_h0_and_scores_on_the_network_spr
     plain.model.config = dataclasses.replace(plain.model.config, baseline="")
     with pytest.raises(ValueError, match="different baselines"):
         Committee([first, plain])
+
+
+def test_h0_cache_is_float32_on_disk_and_reused(tmp_path):
+    """subtract_harris_baseline keeps H_0 per structure in the cache (float32) and a second pass
+    reads it instead of recomputing: ΔH equal to float32 rounding, no new file."""
+    from types import SimpleNamespace
+
+    from mlh_ipi.dft.harris import subtract_harris_baseline
+
+    lab = read_label(label_files(DATA)[0])
+
+    def graph():
+        return SimpleNamespace(name="g", symbols=lab.symbols, positions_a=lab.positions_a, cell_a=lab.cell_a,
+                               hamiltonian_ha=lab.hamiltonian_ha.copy())
+
+    first, second = graph(), graph()
+    subtract_harris_baseline([first], lab.settings, cache_dir=tmp_path, progress=False)
+    (cached,) = tmp_path.glob("*.npy")
+    assert np.load(cached).dtype == np.float32
+    stamp = cached.stat().st_mtime_ns
+    subtract_harris_baseline([second], lab.settings, cache_dir=tmp_path, progress=False)
+    assert cached.stat().st_mtime_ns == stamp and len(list(tmp_path.glob("*.npy"))) == 1
+    np.testing.assert_allclose(second.hamiltonian_ha, first.hamiltonian_ha, atol=1e-6)
+    assert np.abs(second.hamiltonian_ha - first.hamiltonian_ha).max() > 0  # it was read, rounded
+
+
+def test_baseline_cache_path_resolves_against_the_config_file(tmp_path):
+    from mlh_ipi.model.training import TrainConfig
+
+    toml = tmp_path / "sub" / "train.toml"
+    toml.parent.mkdir()
+    toml.write_text('[data]\nfolders = ["labels"]\n[training]\nbaseline_cache = "../h0"\n')
+    cfg = TrainConfig.from_toml(toml)
+    assert Path(cfg.baseline_cache) == toml.parent / "../h0"
+    assert cfg.output == str(toml.parent / "h_model")

@@ -110,7 +110,9 @@ def subtract_harris_baseline(graphs, settings: DFTSettings, cache_dir=None, prog
     build per structure (~15–30 s for 47 a-SiO2 atoms at 500 Ha on one core), so
     with ``cache_dir`` each H_0 is kept as ``<cache_dir>/<key>.npy``, the key a
     hash of the structure and the settings, and reused by later runs (resume,
-    committees, fine-tunes).
+    committees, fine-tunes). The cache stores float32 (~1e-7 Ha rounding, the
+    precision of float32 training targets; half the size, so a label set's cache
+    can be kept in git); it is read back as float64.
     """
     import hashlib
     import json
@@ -132,13 +134,13 @@ def subtract_harris_baseline(graphs, settings: DFTSettings, cache_dir=None, prog
                            + np.ascontiguousarray(g.cell_a, dtype=np.float64).tobytes()).hexdigest()[:20]
         path = None if cache is None else cache / f"{key}.npy"
         if path is not None and path.exists():
-            h0 = np.load(path)
+            h0 = np.load(path).astype(np.float64)
         else:
             atoms = Atoms(list(g.symbols), positions=g.positions_a, cell=g.cell_a, pbc=True)
             h0 = HarrisBaseline(atoms, settings).hamiltonian_ha()
             if path is not None:
                 with atomic_path(path, suffix=".npy") as tmp:
-                    np.save(tmp, h0)
+                    np.save(tmp, h0.astype(np.float32))
         if h0.shape != g.hamiltonian_ha.shape:
             raise ValueError(f"H_0 of {getattr(g, 'name', '')!r} has shape {h0.shape}, "
                              f"the label {g.hamiltonian_ha.shape}")

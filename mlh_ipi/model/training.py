@@ -52,6 +52,7 @@ Config (TOML; every key optional except ``data.folders``)::
     near_cutoff_a = 2.0          # Angstrom, minimum-image distance (2.0 = the Si-O bonds of SiO2)
     lbfgs_steps = 0              # > 0: full-batch L-BFGS polish of the best weights afterwards
     init_from = ""               # start from these weights (best.pt of an earlier run)
+    baseline_cache = ""          # folder of cached Harris H_0 per label (default OUTPUT/baseline_h0)
     dtype = "float32"
 
 ``init_from`` continues from an earlier model when the dataset has grown (more
@@ -130,6 +131,7 @@ class TrainConfig:
     near_cutoff_a: float = 2.0
     lbfgs_steps: int = 0
     init_from: str = ""
+    baseline_cache: str = ""
     grad_clip: float = 100.0
     dtype: str = "float32"
     progress: bool = True
@@ -190,8 +192,9 @@ class TrainConfig:
             kw["output"] = resolve(kw["output"])
         elif base is not None:
             kw["output"] = resolve(cls.output)
-        if kw.get("init_from"):
-            kw["init_from"] = resolve(kw["init_from"])
+        for key in ("init_from", "baseline_cache"):
+            if kw.get(key):
+                kw[key] = resolve(kw[key])
         return cls(folders=tuple(resolve(f) for f in folders),
                    split=tuple(data.get("split", DEFAULT_SPLIT)),
                    split_seed=int(data.get("split_seed", 0)),
@@ -256,9 +259,10 @@ class Trainer:
         if config.model.baseline:  # the network learns H - H_0 (mlh_ipi.dft.harris)
             from mlh_ipi.dft.harris import subtract_harris_baseline
 
-            # cached under the config's output, so the members of a committee share one H_0 per label
-            subtract_harris_baseline(graphs, self.settings, cache_dir=Path(config.output) / "baseline_h0",
-                                     progress=config.progress)
+            # cached under the config's output (the members of a committee share one H_0 per label),
+            # or in baseline_cache, a folder shared by the runs on one label set
+            cache = Path(config.baseline_cache) if config.baseline_cache else Path(config.output) / "baseline_h0"
+            subtract_harris_baseline(graphs, self.settings, cache_dir=cache, progress=config.progress)
         self.graphs = graphs
         tr, va, te = split_indices(len(graphs), config.split, config.split_seed)
         self.split = {"train": tr.tolist(), "val": va.tolist(), "test": te.tolist()}
