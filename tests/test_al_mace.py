@@ -157,6 +157,28 @@ def test_one_round_labels_flagged_md_frames_retrains_and_resumes(tmp_path, monke
         run_active_learning(changed, progress=False)
 
 
+def test_start_labels_may_grow_on_resume_and_nothing_else_in_start_may_change(tmp_path):
+    """Folders appended to start.labels join the later rounds; removing or reordering them, or any
+    other [start] change, is refused (checked before anything runs)."""
+    from mlh_ipi.workflows import al_common as common
+    from mlh_ipi.workflows.al_mace import RESUMABLE_CHANGES, _check_added_labels
+
+    def cfg(**start):
+        d = _tiny(tmp_path)
+        return config_from_dict({**d, "start": {**d["start"], **start}}, base_dir=tmp_path)
+
+    common.start_run(cfg(labels=["a"]), RESUMABLE_CHANGES)  # records config.json
+    grown = cfg(labels=["a", "b"])
+    _check_added_labels(grown)
+    common.start_run(grown, RESUMABLE_CHANGES)
+    assert json.loads((grown.work / "config.json").read_text())["start"]["labels"] == ["a", "b"]
+    for bad in (cfg(labels=["b"]), cfg(labels=["b", "a"])):
+        with pytest.raises(ValueError, match="may only grow"):
+            _check_added_labels(bad)
+    with pytest.raises(ValueError, match="start"):
+        common.start_run(cfg(labels=["a", "b"], count=4), RESUMABLE_CHANGES)
+
+
 def test_cli_gives_one_line_errors_for_bad_input(tmp_path, capsys):
     from mlh_ipi.cli.main import main
 

@@ -66,8 +66,8 @@ log = logging.getLogger(__name__)
 
 STATE, CONFIG, CURVE = common.STATE, common.CONFIG, common.CURVE
 STAGES = ("train", "evaluate", "explore", "label")
-# may change between runs of one work folder
-RESUMABLE_CHANGES = ("max_rounds", "threads", "compact_labels")
+# may change between runs of one work folder (start.labels may only grow: _check_added_labels)
+RESUMABLE_CHANGES = ("max_rounds", "threads", "compact_labels", "start.labels")
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,9 @@ class StartConfig:
     count : rattled snapshots labelled for the first training set, drawn from
         the start structures in turn (Gaussian, ``rattle_std`` Å, ``seed``).
     labels : existing label folders added to every training set (same DFT settings).
+        The list may grow when a run is resumed (e.g. with the DFT labels of another
+        active learning on the same cells): the added folders join the training sets
+        of the rounds not yet trained; trained rounds keep their ``train.extxyz``.
     """
 
     structures: str
@@ -358,8 +361,25 @@ def final_committee(work: str | Path) -> tuple[list[Path], int]:
     raise FileNotFoundError(f"no trained MACE committee in {work}; run the active learning first")
 
 
+def _check_added_labels(cfg: ALConfig) -> None:
+    """On resume, ``start.labels`` may only grow: ``ValueError`` if a recorded folder was removed
+    or reordered (the training sets of the rounds trained so far were built from them)."""
+    recorded = cfg.work / CONFIG
+    if not recorded.exists():
+        return
+    old = list(json.loads(recorded.read_text()).get("start", {}).get("labels", []))
+    new = list(cfg.to_dict()["start"]["labels"])
+    if new[:len(old)] != old:
+        raise ValueError(f"{cfg.work}: start.labels may only grow on resume (append folders); "
+                         f"recorded {old}, given {new}")
+    if len(new) > len(old):
+        log.info("start.labels: %d folder(s) added; they join the training sets from the next round "
+                 "trained on: %s", len(new) - len(old), new[len(old):])
+
+
 def run_active_learning(cfg: ALConfig, progress: bool = True) -> dict:
     """Run (or resume) the loop; return the final state (``history``: one dict per round)."""
+    _check_added_labels(cfg)
     work, state = common.start_run(cfg, RESUMABLE_CHANGES)
 
     if not state.get("prepared"):

@@ -20,17 +20,25 @@ def read_toml(path: str | Path) -> dict:
 def check_resume_config(path: str | Path, config: dict, resumable: tuple[str, ...]) -> None:
     """Refuse to resume a run folder started with another configuration; record ``config`` (JSON).
 
-    Only the keys in ``resumable`` may differ from the recorded configuration.
+    Only the keys in ``resumable`` may differ from the recorded configuration; a
+    ``"section.key"`` entry names one key of a ``[section]`` table.
     """
     import json
 
     from mlh_ipi.atomic_io import write_json
 
+    def without_resumable(d: dict) -> dict:
+        d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items() if k not in resumable}
+        for name in resumable:
+            section, _, key = name.partition(".")
+            if key and isinstance(d.get(section), dict):
+                d[section].pop(key, None)
+        return d
+
     path = Path(path)
     if path.exists():
-        old = json.loads(path.read_text())
-        diff = sorted(k for k in old.keys() | config.keys()
-                      if k not in resumable and old.get(k) != config.get(k))
+        old, new = without_resumable(json.loads(path.read_text())), without_resumable(config)
+        diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         if diff:
             raise ValueError(f"{path.parent} was started with another configuration (differs in {diff}); "
                              f"only {list(resumable)} may change on resume")
