@@ -131,6 +131,46 @@ def test_a_changed_input_list_is_refused_and_nothing_is_overwritten(tmp_path):
     assert report.skipped == [0, 1]
 
 
+def test_a_per_structure_density_guess_starts_the_scf_and_a_failing_one_falls_back(tmp_path):
+    """density_guess(atoms) is the SCF start of that structure (instead of the species warm
+    start), recorded in info["scf_guess"]; a guess that raises falls back, and the label is made.
+    (What a model's density saves in SCF cycles: benchmarks/scf_guess.py.)"""
+    from mlh_ipi.dft.label import label
+
+    frames = _frames(2)
+    starts = []
+
+    def spy(atoms, settings, dm0=None):
+        starts.append(dm0)
+        return label(atoms, settings, dm0=dm0)
+
+    plain = label_batch(frames, tmp_path / "plain", CHEAP, progress=False, labeller=spy)
+    assert plain.done == [0, 1] and starts[0] is None and starts[1] is not None  # species warm start
+    ref = [read_label(f) for f in label_files(tmp_path / "plain")]
+    assert [r.info["scf_guess"] for r in ref] == ["atomic", "same_species"]
+
+    guesses = {k: r.density_matrix.astype(float) for k, r in enumerate(ref)}
+    for k, at in enumerate(frames):
+        at.info["k"] = k
+    starts.clear()
+    label_batch(frames, tmp_path / "guessed", CHEAP, progress=False, labeller=spy,
+                density_guess=lambda atoms: guesses[atoms.info["k"]])
+    assert all(np.array_equal(s, guesses[k]) for k, s in enumerate(starts))
+    guessed = [read_label(f) for f in label_files(tmp_path / "guessed")]
+    assert [g.info["scf_guess"] for g in guessed] == ["density_guess"] * 2
+    for r, again in zip(ref, guessed):  # the converged SCF does not depend on its start
+        assert again.energy_ev == pytest.approx(r.energy_ev, abs=1e-4)
+
+    def broken(atoms):
+        raise RuntimeError("no model")
+
+    starts.clear()
+    report = label_batch(frames[:1], tmp_path / "fallback", CHEAP, progress=False, labeller=spy,
+                         density_guess=broken)
+    assert report.done == [0] and starts == [None]
+    assert read_label(label_files(tmp_path / "fallback")[0]).info["scf_guess"] == "atomic"
+
+
 def test_cli_batch_resumes_after_being_killed(tmp_path):
     src = tmp_path / "frames.extxyz"
     write(src, _frames(3))

@@ -90,6 +90,19 @@ def _check_existing_labels(out: Path, structures: Sequence[Atoms], tol_a: float 
                          "overwritten.")
 
 
+def _initial_density(atoms: Atoms, density_guess, same_species):
+    """``(dm0, name)``: the SCF start of one structure (see :func:`label_batch`)."""
+    if density_guess is not None:
+        try:
+            return np.asarray(density_guess(atoms)), "density_guess"
+        except Exception as err:  # a guess is an optimisation: never a reason to lose a label
+            log.warning("density guess failed (%s: %s); starting from %s", type(err).__name__, err,
+                        "the last density of this species list" if same_species is not None else "atoms")
+    if same_species is not None:
+        return same_species, "same_species"
+    return None, "atomic"
+
+
 def _claim(out: Path, index: int) -> bool:
     """Claim structure ``index`` for this process (``NNNNNN.claim``, :mod:`mlh_ipi.claims`)."""
     return try_claim(_claim_path(out, index))
@@ -122,7 +135,8 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
                 labeller: Callable | None = None, progress: bool = True,
                 order: Sequence[int] | None = None,
                 guess_from: Sequence[str | Path] = (), poll_s: float = 5.0,
-                compact: bool = False) -> BatchReport:
+                compact: bool = False,
+                density_guess: Callable[[Atoms], np.ndarray] | None = None) -> BatchReport:
     """Label every structure into ``out``; resume-safe and failure-tolerant.
 
     ``labeller(atoms, settings, dm0=None) -> Label`` defaults to ``mlh_ipi.dft.label.label``.
@@ -144,6 +158,13 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
 
     ``compact`` writes compact label files (E, F and H only, the rest recomputed on
     read; :mod:`mlh_ipi.data.labelfile`).
+
+    ``density_guess(atoms) -> D`` (optional) gives each structure its own SCF start,
+    e.g. the density of a trained Hamiltonian model's H
+    (:func:`mlh_ipi.density_guess.mlh_density_guess`); it replaces the species warm
+    start, which stays the fallback if the guess raises. The label's
+    ``info["scf_guess"]`` records which start was used (``"density_guess"``,
+    ``"same_species"`` or ``"atomic"``).
     """
     if labeller is None:
         from mlh_ipi.dft.label import label as labeller
@@ -165,9 +186,11 @@ def label_batch(structures: Sequence[Atoms], out: str | Path, settings: DFTSetti
         t0 = time.perf_counter()
         try:
             species = tuple(atoms.get_chemical_symbols())
-            lab = labeller(atoms, settings, dm0=guesses.get(species))
+            dm0, start = _initial_density(atoms, density_guess, guesses.get(species))
+            lab = labeller(atoms, settings, dm0=dm0)
             guesses[species] = lab.density_matrix
             lab.info.setdefault("source_index", i)
+            lab.info["scf_guess"] = start
             write_label(label_path(out, i), lab, compact=compact)
             report.done.append(i)
             log.info("labelled %d (%s) in %.1f s", i, atoms.get_chemical_formula(), time.perf_counter() - t0)
