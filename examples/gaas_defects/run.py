@@ -275,11 +275,17 @@ def _committee(work: Path) -> Path:
     return work / "al" / f"round_{int(state['round']):03d}" / "committee"
 
 
-def _dft_check(structures, md_root: Path, check_root: Path, args, temperatures, per_group: int) -> dict:
+def _dft_check(structures, md_root: Path, check_root: Path, args, temperatures, per_group: int,
+               committee: Path | None = None) -> dict:
     """DFT labels of ``per_group`` streamed snapshots per (cell, T) after ``--check-skip`` steps,
-    and the per-snapshot MLH - DFT errors (``check_root/<defect>/dft_check.*``)."""
+    and the per-snapshot MLH - DFT errors (``check_root/<defect>/dft_check.*``).
+
+    Each SCF starts from the density of the MLH ``committee``'s mean H when given
+    (:mod:`mlh_ipi.density_guess`; the converged DFT result does not depend on the start,
+    the cycle count does; each label records ``info["scf_guess"]`` and its cycles)."""
     from mlh_ipi.data.labelfile import label_files
     from mlh_ipi.data.labelling import label_batch
+    from mlh_ipi.density_guess import mlh_density_guess
     from mlh_ipi.stream.dft_check import write_dft_check
     from mlh_ipi.stream.workers import read_snapshot_log
 
@@ -304,7 +310,8 @@ def _dft_check(structures, md_root: Path, check_root: Path, args, temperatures, 
                     snap.info["defect_atoms"] = da
                 frames.append(snap)
         labels = check_root / kind / "labels"
-        label_batch(frames, labels, settings, source=f"{kind} streamed MD snapshots")
+        label_batch(frames, labels, settings, source=f"{kind} streamed MD snapshots",
+                    density_guess=None if committee is None else mlh_density_guess(committee))
         summary[kind] = write_dft_check(stream_dir, label_files(labels), out_dir=check_root / kind)
         level = summary[kind]["level0_below_cbm"]["mae"]
         log.info("DFT check %s (%d atoms): gap MAE %.0f meV, CBM - level0 MAE %s meV over %d snapshots",
@@ -318,7 +325,8 @@ def stage_dftcheck(work: Path, args) -> dict:
     from ase.io import read
 
     cells = [a for a in read(work / "structures.extxyz", index=":") if a.info["defect"] in args.check_cells]
-    return _dft_check(cells, work / "md", work / "dftcheck", args, TEMPERATURES, args.check_per_group)
+    return _dft_check(cells, work / "md", work / "dftcheck", args, TEMPERATURES, args.check_per_group,
+                      committee=_committee(work))
 
 
 def stage_transfer(work: Path, args, mace_model: Path) -> dict:
@@ -328,7 +336,8 @@ def stage_transfer(work: Path, args, mace_model: Path) -> dict:
     root = work / f"transfer_{args.transfer_atoms}"
     _stream_runs(cells, root / "md", _committee(work), mace_model, (300.0,), args.transfer_steps,
                  args.md_every)
-    return _dft_check(cells, root / "md", root / "dftcheck", args, (300.0,), args.transfer_per_cell)
+    return _dft_check(cells, root / "md", root / "dftcheck", args, (300.0,), args.transfer_per_cell,
+                      committee=_committee(work))
 
 
 def stage_report(work: Path, args) -> list[Path]:
