@@ -19,11 +19,13 @@ import numpy as np
 from ase import Atoms
 
 
-def mlh_density_guess(model) -> Callable[[Atoms], np.ndarray]:
+def mlh_density_guess(model, settings=None) -> Callable[[Atoms], np.ndarray]:
     """``guess(atoms) -> D`` from the Hamiltonian model (``HamiltonianPredictor``,
     committee or checkpoint path; a committee guesses from its mean H).
 
-    ``ValueError`` for settings with more than one k-point, and (from the
+    ``settings`` (the ``DFTSettings`` of the SCFs to be started): their basis and
+    pseudopotentials must be the model's, else the AO basis differs (``ValueError``).
+    ``ValueError`` also for settings with more than one k-point, and (from the
     calculator) for atoms the model cannot describe.
     """
     from mlh_ipi.calculator import MLHCalculator
@@ -31,6 +33,11 @@ def mlh_density_guess(model) -> Callable[[Atoms], np.ndarray]:
     from mlh_ipi.energy.occupations import occupations
 
     calc = MLHCalculator(model, mode="h_only")
+    if settings is not None:
+        for name in ("basis", "pseudo"):
+            if getattr(settings, name) != getattr(calc.settings, name):
+                raise ValueError(f"the model was trained with {name} {getattr(calc.settings, name)!r}, the SCFs "
+                                 f"use {getattr(settings, name)!r}: its density is in another AO basis")
     if tuple(calc.settings.kmesh) != (1, 1, 1):
         raise ValueError(f"the MLH density guess is a Gamma-point density; settings have kmesh "
                          f"{tuple(calc.settings.kmesh)}")

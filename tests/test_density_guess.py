@@ -40,3 +40,30 @@ def test_guess_refuses_k_point_settings(si2_model, monkeypatch):
     monkeypatch.setattr(MLHCalculator, "settings", property(lambda self: kpts))
     with pytest.raises(ValueError, match="Gamma-point"):
         mlh_density_guess(si2_model)
+
+
+def test_guess_refuses_another_basis(si2_model):
+    from mlh_ipi.density_guess import mlh_density_guess
+
+    settings = read_label(label_files(DATA)[0]).settings
+    mlh_density_guess(si2_model, settings)  # the model's own settings: fine
+    with pytest.raises(ValueError, match="basis"):
+        mlh_density_guess(si2_model, settings.with_(basis="gth-dzvp-molopt-sr"))
+
+
+def test_label_cli_starts_from_the_model_density(si2_model, tmp_path):
+    import json
+
+    from ase.io import write
+
+    from mlh_ipi.cli.main import main
+
+    lab = read_label(label_files(DATA)[0])
+    atoms = lab.atoms()
+    atoms.positions[1] += [0.03, 0.0, -0.02]
+    write(tmp_path / "f.extxyz", atoms)
+    (tmp_path / "s.json").write_text(json.dumps(lab.settings.to_dict()))
+    assert main(["label", str(tmp_path / "f.extxyz"), "--out", str(tmp_path / "labels"),
+                 "--settings", str(tmp_path / "s.json"), "--guess-model", str(si2_model)]) == 0
+    (made,) = label_files(tmp_path / "labels")
+    assert read_label(made).info["scf_guess"] == "density_guess"
