@@ -27,7 +27,6 @@ Writes ``breakdown.json``, ``breakdown.md`` (also printed) and ``breakdown.png``
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import platform
 import time

@@ -1,7 +1,6 @@
 """The README's demo, with reduced step counts: the whole chain runs and the report holds the physics."""
 import json
 import math
-from pathlib import Path
 
 import pytest
 
