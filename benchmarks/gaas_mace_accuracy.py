@@ -187,15 +187,11 @@ def stage_report(work: Path, out: Path, model: Path, committee: list[Path], al_r
     from mlh_ipi.atomic_io import save_figure, write_json, write_text
     from mlh_ipi.data.labelfile import label_files
     from mlh_ipi.forcefield.committee import load_mace
-    from mlh_ipi.forcefield.export import export_labels, write_frames
+    from mlh_ipi.forcefield.export import export_labels
 
     if label_files(work / "labels"):
-        ref_file = out / f"snapshots_round_{al_round:03d}.extxyz"
-        frames = export_labels([work / "labels"], ref_file)
-        kinds = read(work / "snapshots.extxyz", index=":")
-        for f in frames:  # label files are NNNNNN = index into snapshots.extxyz
-            f.info["defect"] = kinds[int(Path(f.info["label_file"]).name.split(".")[0])].info["defect"]
-        write_frames(ref_file, frames)
+        # each frame's defect is read back from its composition (_read_labelled)
+        export_labels([work / "labels"], out / f"snapshots_round_{al_round:03d}.extxyz")
     else:
         log.info("report: the round-%d check's snapshots are not labelled yet; scoring the earlier ones",
                  al_round)

@@ -28,7 +28,7 @@ def main(argv=None) -> int:
 
     configure_threads(args.threads)
     from mlh_ipi.atomic_io import write_json, write_text
-    from mlh_ipi.data.labelfile import read_label, read_label_geometry
+    from mlh_ipi.data.labelfile import read_label
     from mlh_ipi.density_guess import mlh_density_guess
     from mlh_ipi.dft.scf import run_scf
     from mlh_ipi.units import HARTREE
@@ -36,8 +36,8 @@ def main(argv=None) -> int:
     guess = mlh_density_guess(args.model)
     rows = []
     for path in args.labels:
-        atoms = read_label_geometry(path)
-        settings = read_label(path).settings
+        lab = read_label(path)
+        atoms, settings = lab.atoms(), lab.settings
         t0 = time.perf_counter()
         plain = run_scf(atoms, settings)
         t_plain = time.perf_counter() - t0

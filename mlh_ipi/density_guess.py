@@ -24,7 +24,8 @@ def mlh_density_guess(model, settings=None) -> Callable[[Atoms], np.ndarray]:
     committee or checkpoint path; a committee guesses from its mean H).
 
     ``settings`` (the ``DFTSettings`` of the SCFs to be started): their basis and
-    pseudopotentials must be the model's, else the AO basis differs (``ValueError``).
+    pseudopotentials must be the model's, else the AO basis differs (``ValueError``);
+    their occupation rule (``smearing``) fills the states. Default: the model's settings.
     ``ValueError`` also for settings with more than one k-point, and (from the
     calculator) for atoms the model cannot describe.
     """
@@ -38,14 +39,15 @@ def mlh_density_guess(model, settings=None) -> Callable[[Atoms], np.ndarray]:
             if getattr(settings, name) != getattr(calc.settings, name):
                 raise ValueError(f"the model was trained with {name} {getattr(calc.settings, name)!r}, the SCFs "
                                  f"use {getattr(settings, name)!r}: its density is in another AO basis")
-    if tuple(calc.settings.kmesh) != (1, 1, 1):
+    scf = settings if settings is not None else calc.settings
+    if tuple(scf.kmesh) != (1, 1, 1):
         raise ValueError(f"the MLH density guess is a Gamma-point density; settings have kmesh "
-                         f"{tuple(calc.settings.kmesh)}")
+                         f"{tuple(scf.kmesh)}")
 
     def guess(atoms: Atoms) -> np.ndarray:
         calc.calculate(atoms.copy(), properties=())
         es = calc.eigensystem
-        occ = occupations(es["mo_energy_ha"], es["nelectron"], calc.settings.smearing)
+        occ = occupations(es["mo_energy_ha"], es["nelectron"], scf.smearing)
         return density_matrix(es["mo_coeff"], occ.occ)
 
     return guess

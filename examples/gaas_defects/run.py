@@ -290,6 +290,7 @@ def _dft_check(structures, md_root: Path, check_root: Path, args, temperatures, 
     from mlh_ipi.stream.workers import read_snapshot_log
 
     settings = dft_settings(args)
+    guess = None if committee is None else mlh_density_guess(committee, settings)
     summary = {}
     for at in structures:
         kind = at.info["defect"]
@@ -310,8 +311,7 @@ def _dft_check(structures, md_root: Path, check_root: Path, args, temperatures, 
                     snap.info["defect_atoms"] = da
                 frames.append(snap)
         labels = check_root / kind / "labels"
-        label_batch(frames, labels, settings, source=f"{kind} streamed MD snapshots",
-                    density_guess=None if committee is None else mlh_density_guess(committee))
+        label_batch(frames, labels, settings, source=f"{kind} streamed MD snapshots", density_guess=guess)
         summary[kind] = write_dft_check(stream_dir, label_files(labels), out_dir=check_root / kind)
         level = summary[kind]["level0_below_cbm"]["mae"]
         log.info("DFT check %s (%d atoms): gap MAE %.0f meV, CBM - level0 MAE %s meV over %d snapshots",
