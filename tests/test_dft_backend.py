@@ -13,7 +13,7 @@ from mlh_ipi.dft.cell import build_cell
 from mlh_ipi.dft.image_resolved import bloch_sum, image_resolved_hamiltonian
 from mlh_ipi.dft.label import label_from_scf
 from mlh_ipi.dft.realspace import two_centre_blocks
-from mlh_ipi.dft.scf import SCFNotConverged, run_scf
+from mlh_ipi.dft.scf import SCFNotConverged, make_mean_field, run_scf
 from mlh_ipi.dft.settings import DFTSettings, check_compatible
 from mlh_ipi.units import BOHR, HARTREE_PER_BOHR
 
@@ -164,6 +164,27 @@ def test_an_interrupted_scf_continues_once_from_its_last_density():
 def test_bad_structures_are_rejected(make, match):
     with pytest.raises(ValueError, match=match):
         build_cell(make(), FAST)
+
+
+def test_odd_electron_count_needs_fractional_occupations_or_matching_spin():
+    """A restricted SCF of an odd-electron cell would silently fill nelectron // 2 orbitals
+    (a charged cell); it is refused, and the restricted + smearing case builds without PySCF's warning."""
+    import warnings
+
+    settings = FAST.with_(pseudo={"*": "gth-pbe", "Ga": "gth-pbe-q3"}, basis="gth-szv")
+    ga_as2 = Atoms("GaAs2", scaled_positions=[[0, 0, 0], [0.25, 0.25, 0.25], [0.5, 0.5, 0.5]],
+                   cell=[6.0] * 3, pbc=True)  # 3 + 5 + 5 = 13 valence electrons
+    with pytest.raises(ValueError, match="13 valence electrons cannot have spin 2S = 0"):
+        make_mean_field(build_cell(ga_as2, settings), settings)
+    with pytest.raises(ValueError, match="spin 2S = 2"):
+        make_mean_field(build_cell(ga_as2, settings.with_(spin=2)), settings.with_(spin=2))
+    make_mean_field(build_cell(ga_as2, settings.with_(spin=1)), settings.with_(spin=1))  # unrestricted doublet
+    smeared = settings.with_(smearing=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cell = build_cell(ga_as2, smeared)
+    assert cell.nelectron == 13
+    make_mean_field(cell, smeared)
 
 
 def test_unknown_basis_is_rejected():

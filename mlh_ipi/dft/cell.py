@@ -2,11 +2,13 @@
 
 Every bad input is rejected here, before any integral is computed:
 NaN/inf positions, a degenerate cell, an element without basis or pseudopotential,
-an unknown basis name.
+an unknown basis name. :func:`check_electron_count` rejects an electron count that
+the settings' occupations cannot hold (called by ``mlh_ipi.dft.scf.make_mean_field``).
 """
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 from ase import Atoms
@@ -73,8 +75,29 @@ def build_cell(atoms: Atoms, settings: DFTSettings, verbose: int = 0) -> gto.Cel
     cell.precision = settings.precision
     cell.spin = settings.spin
     cell.verbose = verbose
-    cell.build()
+    with warnings.catch_warnings():
+        if fractional_occupations(settings):  # an odd electron count is expected and handled
+            warnings.filterwarnings("ignore", message="Electron number .* are not consistent")
+        cell.build()
     return cell
+
+
+def fractional_occupations(settings: DFTSettings) -> bool:
+    """Restricted Kohn-Sham with Fermi-Dirac smearing: any electron count, odd ones included."""
+    return settings.smearing is not None and settings.spin == 0
+
+
+def check_electron_count(nelectron: int, settings: DFTSettings) -> None:
+    """``ValueError`` when ``nelectron`` and ``settings.spin`` (2S) differ in parity, unless the
+    occupations are fractional (:func:`fractional_occupations`).
+
+    Without this, a restricted SCF of an odd-electron cell (a neutral V_Ga in GaAs, say)
+    fills ``nelectron // 2`` orbitals: PySCF drops one electron and converges a charged cell.
+    """
+    if (nelectron - settings.spin) % 2 and not fractional_occupations(settings):
+        raise ValueError(
+            f"{nelectron} valence electrons cannot have spin 2S = {settings.spin}: set smearing "
+            f"(restricted, fractional occupations) or a spin of matching parity (unrestricted)")
 
 
 def valence_electrons(symbols, settings: DFTSettings) -> int:

@@ -15,7 +15,7 @@ from pyscf.pbc import dft as pbcdft
 from pyscf.pbc import gto
 from pyscf.pbc.scf.addons import smearing_
 
-from mlh_ipi.dft.cell import build_cell
+from mlh_ipi.dft.cell import build_cell, check_electron_count
 from mlh_ipi.dft.settings import DFTSettings
 from mlh_ipi.units import HARTREE, HARTREE_PER_BOHR
 
@@ -34,7 +34,10 @@ def make_mean_field(cell: gto.Cell, settings: DFTSettings):
 
     Gamma point: ``RKS``/``UKS`` with ``multigrid_numint()`` (analytic forces).
     k-mesh: ``KRKS``/``KUKS`` on the default FFT density fitting.
+    ``ValueError`` for an electron count the occupations cannot hold
+    (:func:`mlh_ipi.dft.cell.check_electron_count`).
     """
+    check_electron_count(cell.nelectron, settings)
     unrestricted = settings.spin != 0
     if settings.is_gamma:
         mf = (pbcdft.UKS if unrestricted else pbcdft.RKS)(cell, xc=settings.xc)
