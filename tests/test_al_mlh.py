@@ -11,8 +11,8 @@ from ase.io import write
 from mlh_ipi.model.committee import Committee
 from mlh_ipi.units import HARTREE
 from mlh_ipi.workflows.al_mlh import (balanced_selection, committee_uncertainty, config_from_dict,
-                                      kmeans_pick, round_robin_groups, run_active_learning,
-                                      structure_descriptor)
+                                      kmeans_pick, resumable_changes, round_robin_groups,
+                                      run_active_learning, structure_descriptor)
 
 
 def test_kmeans_picks_the_structure_nearest_each_cluster_centre():
@@ -146,6 +146,23 @@ def test_al_round_grows_the_training_set_balanced_and_resumes(al_run):
     with pytest.raises(ValueError, match="another configuration"):
         cfg = _config(tmp, max_rounds=2)
         run_active_learning(cfg.__class__(**{**cfg.__dict__, "committee": 3}), progress=False)
+
+
+def test_model_and_training_may_change_until_the_first_committee_is_trained(tmp_path):
+    from mlh_ipi.workflows.al_common import check_config
+
+    work = tmp_path / "al"
+    work.mkdir()
+    config = _config(tmp_path, max_rounds=1).to_dict()
+    check_config(work, config, resumable_changes(work))  # labels made, no committee yet
+    changed = {**config, "model": {**config["model"], "num_basis": 8},
+               "training": {**config["training"], "epochs": 9}}
+    check_config(work, changed, resumable_changes(work))
+    (work / "round_000" / "committee").mkdir(parents=True)  # training started
+    with pytest.raises(ValueError, match="differs in \\['model'\\]"):
+        check_config(work, {**changed, "model": config["model"]}, resumable_changes(work))
+    with pytest.raises(ValueError, match="committee"):
+        check_config(work, {**changed, "committee": 3}, resumable_changes(work))
 
 
 def test_uncertainty_is_the_numpy_std_over_members(al_run):

@@ -73,6 +73,9 @@ log = logging.getLogger(__name__)
 
 STATE, CONFIG, CURVE = common.STATE, common.CONFIG, common.CURVE
 RESUMABLE_CHANGES = ("max_rounds", "compact_labels")
+# The model and its training may still change while no committee has been trained: the labels
+# made so far (test set, initial set) do not depend on them.
+UNTRAINED_CHANGES = ("model", "training")
 
 
 # ---------------------------------------------------------------------------- building blocks
@@ -444,9 +447,16 @@ class _Stages(RoundStages):
                 f"{1e3 * self.cfg.selection.threshold_ev:.1f} meV committee std in round {r}")
 
 
+def resumable_changes(work: Path) -> tuple[str, ...]:
+    """The config keys that may differ when ``work`` resumes: ``RESUMABLE_CHANGES``, and
+    ``UNTRAINED_CHANGES`` as long as round 0's committee has not been started."""
+    untrained = not (round_dir(work, 0) / "committee").exists()
+    return RESUMABLE_CHANGES + (UNTRAINED_CHANGES if untrained else ())
+
+
 def run_active_learning(cfg: ALMLHConfig, progress: bool = True) -> dict:
     """Run (or resume) the loop; return the final state (``history``: one dict per round)."""
-    work, state = common.start_run(cfg, RESUMABLE_CHANGES, selected={})
+    work, state = common.start_run(cfg, resumable_changes(cfg.work), selected={})
     pool = _pool(cfg)
     groups = [group_of(a, cfg.group_keys) for a in pool]
 
@@ -472,5 +482,6 @@ def run_active_learning(cfg: ALMLHConfig, progress: bool = True) -> dict:
 
 
 __all__ = ["ALMLHConfig", "balanced_selection", "committee_uncertainty", "config_from_dict",
-           "group_of", "kmeans_pick", "load_config", "round_robin_groups", "run_active_learning",
+           "group_of", "kmeans_pick", "load_config", "resumable_changes", "round_robin_groups",
+           "run_active_learning",
            "structure_descriptor"]
