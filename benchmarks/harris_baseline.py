@@ -19,6 +19,8 @@ all elements, meV):
   on-site blocks has to learn beyond a per-element constant);
 * with ``--model``: the model's error split the same way, so the two can be compared
   element class by element class;
+* the host-like band gap (eV) of H_DFT, H_0 and the model, Γ point, the label's own
+  S and electron count (``mlh_ipi.electronic.defect_levels``, in-gap levels set aside);
 * the cost of H_0 (one ``get_fock`` at the label's DFT settings).
 
 Usage::
@@ -64,6 +66,16 @@ def split_mae(x: np.ndarray, onsite: np.ndarray) -> tuple[float, float, float]:
     return float(a.mean()), float(a[onsite].mean()), float(a[~onsite].mean())
 
 
+def band_gap_ev(h: np.ndarray, lab) -> float:
+    """Host-like gap (eV) of the Γ matrix ``h`` with the label's overlap and electron count."""
+    from mlh_ipi.electronic.defect_levels import find_defect_levels
+    from mlh_ipi.electronic.eigen import solve
+
+    e, c = solve(h, lab.overlap)
+    return float(find_defect_levels(e, c, lab.overlap, lab.layout.atom_offsets(lab.symbols), lab.nelectron,
+                                    defect_atoms=lab.info.get("defect_atoms", lab.info.get("defect_si"))).gap_ev)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("labels", nargs="+", type=Path)
@@ -90,9 +102,12 @@ def main(argv=None) -> int:
         d = h - h0
         d_aligned = d - uniform_shift(d, lab.overlap) * lab.overlap
         row = {"label": str(path), "atoms": len(lab.symbols), "h0_s": t_h0,
-               "h": split_mae(h, on), "dh": split_mae(d, on), "dh_aligned": split_mae(d_aligned, on)}
+               "h": split_mae(h, on), "dh": split_mae(d, on), "dh_aligned": split_mae(d_aligned, on),
+               "gap_ev": (band_gap_ev(h, lab), band_gap_ev(h0, lab))}
         if model is not None:
-            err = model.predict_gamma(model.graph(lab.symbols, lab.positions_a, lab.cell_a)) - h
+            h_model = model.predict_gamma(model.graph(lab.symbols, lab.positions_a, lab.cell_a))
+            err = h_model - h
+            row["gap_ev"] += (band_gap_ev(h_model, lab),)
             row["model_err"] = split_mae(err, on)
             row["model_err_aligned"] = split_mae(err - uniform_shift(err, lab.overlap) * lab.overlap, on)
         rows.append(row)
@@ -106,7 +121,8 @@ def main(argv=None) -> int:
         return " / ".join(f"{v:.1f}" for v in t)
 
     print("\nmean |x| over Γ-matrix elements, meV: all / on-site blocks / off-site blocks\n")
-    head = "| label | atoms | H | ΔH = H − H_0 | ΔH − cS |" + (" model error | model error − cS |" if model else "")
+    head = "| label | atoms | H | ΔH = H − H_0 | ΔH − cS |" + (" model error | model error − cS |" if model else "") \
+        + " gap: DFT / H_0" + (" / model" if model else "") + " (eV) |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for r in rows:
@@ -114,7 +130,7 @@ def main(argv=None) -> int:
                f"{fmt(r['dh'])} | {fmt(r['dh_aligned'])} |"
         if model:
             line += f" {fmt(r['model_err'])} | {fmt(r['model_err_aligned'])} |"
-        print(line)
+        print(line + " " + " / ".join(f"{g:.3f}" for g in r["gap_ev"]) + " |")
     print("\non-site blocks: mean |block − element's mean block| (environment variation), meV\n")
     print("| element | blocks | H | ΔH |")
     print("|---|---|---|---|")
