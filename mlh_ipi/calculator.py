@@ -135,10 +135,10 @@ class MLHCalculator(Calculator):
             from mlh_ipi.energy.functional import KohnShamFunctional
 
             self.functional = KohnShamFunctional(atoms, self.settings)
-            if self.model.baseline:  # H_0 on the functional's own PySCF objects: built once
+            if self.model.baseline:  # H_0 on the functional's own PySCF objects and h_core: built once
                 from mlh_ipi.dft.harris import HarrisBaseline
 
-                baseline = HarrisBaseline(mean_field=self.functional.mf)
+                baseline = HarrisBaseline(mean_field=self.functional.mf, hcore=self.functional.hcore)
         members_h = None
         self.electronic = {}
         if self.is_committee:

@@ -86,9 +86,11 @@ def test_baseline_model_learns_delta_h_and_predicts_h0_plus_delta(baseline_model
     assert np.mean(errors_model) < 0.5 * np.mean(errors_h0), (errors_model, errors_h0)
 
 
-def test_baseline_model_serves_forces_that_are_minus_the_energy_gradient(baseline_model):
+def test_baseline_model_serves_forces_that_are_minus_the_energy_gradient(baseline_model, monkeypatch):
     """MLHCalculator with a ΔH model: consistent forces (network and H_0 geometry derivatives)
-    equal central differences of the served energy to 2 meV/Å."""
+    equal central differences of the served energy to 2 meV/Å; h_core is built once for E + F."""
+    from pyscf.pbc.scf import hf as pbc_hf
+
     from mlh_ipi.calculator import MLHCalculator
     from mlh_ipi.energy.functional import KohnShamFunctional
     from mlh_ipi.model.predictor import HamiltonianPredictor
@@ -96,8 +98,13 @@ def test_baseline_model_serves_forces_that_are_minus_the_energy_gradient(baselin
     pred = HamiltonianPredictor.load(baseline_model / "best.pt")
     atoms = _si2((0.12, 0.05, -0.03))
     atoms.calc = MLHCalculator(pred, committee_energy_spread=False)
+    builds = []
+    get_hcore = pbc_hf.SCF.get_hcore
+    monkeypatch.setattr(pbc_hf.SCF, "get_hcore", lambda self, *a, **k: builds.append(1) or get_hcore(self, *a, **k))
     forces = atoms.get_forces()
     energy = atoms.get_potential_energy()
+    assert len(builds) == 1  # shared by the functional, H_0 and the two gradient passes of its force term
+    monkeypatch.undo()
 
     def served_energy(at):
         graph = pred.graph(at.get_chemical_symbols(), at.get_positions(), at.cell.array)

@@ -43,7 +43,10 @@ class HarrisBaseline:
     functional's), so the core Hamiltonian and the grids are built once.
     """
 
-    def __init__(self, atoms: Atoms | None = None, settings: DFTSettings | None = None, mean_field=None):
+    def __init__(self, atoms: Atoms | None = None, settings: DFTSettings | None = None, mean_field=None,
+                 hcore: np.ndarray | None = None):
+        """``hcore``: h_core (Hartree) already built on ``mean_field`` (its ``get_hcore()``), e.g.
+        by the energy functional that shares it; otherwise it is built here, once."""
         if mean_field is None:
             if atoms is None or settings is None:
                 raise ValueError("HarrisBaseline needs atoms and settings, or a mean-field object")
@@ -52,8 +55,17 @@ class HarrisBaseline:
 
             mean_field = make_mean_field(build_cell(atoms, settings), settings)
         self.mf = mean_field
+        self._hcore = None if hcore is None else np.asarray(hcore)
         self._d_atoms = None
         self._h0 = None
+
+    @property
+    def hcore(self) -> np.ndarray:
+        """h_core (Γ, Hartree), built once per geometry. Building it also sets up the long-range
+        local-PP part that multigrid's ``get_veff`` and nuclear gradient use, so it comes first."""
+        if self._hcore is None:
+            self._hcore = np.asarray(self.mf.get_hcore())
+        return self._hcore
 
     @property
     def atomic_density(self) -> np.ndarray:
@@ -65,14 +77,14 @@ class HarrisBaseline:
     def hamiltonian_ha(self) -> np.ndarray:
         """H_0 (Γ, nao x nao, Hartree, exactly symmetric)."""
         if self._h0 is None:
-            h_core = np.asarray(self.mf.get_hcore())  # first: multigrid's get_veff needs its long-range PP part
+            h_core = self.hcore  # first: multigrid's get_veff needs its long-range PP part
             h0 = h_core + np.asarray(self.mf.get_veff(self.mf.cell, self.atomic_density))
             self._h0 = 0.5 * (h0 + h0.T)
         return self._h0
 
     def fixed_density_gradient(self, dm: np.ndarray) -> np.ndarray:
         """dE_KS[D]/dR at a fixed AO density matrix D, without the overlap (Pulay) term; Hartree/Bohr, (N, 3)."""
-        self.mf.get_hcore()  # the multigrid gradient uses the PP set up with h_core
+        self.hcore  # the multigrid gradient uses the PP set up with h_core
         grad = self.mf.nuc_grad_method()
         self.mf.make_rdm1 = lambda *args, **kwargs: dm
         grad.make_rdm1e = lambda *args, **kwargs: np.zeros_like(dm)
