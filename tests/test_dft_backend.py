@@ -187,6 +187,26 @@ def test_odd_electron_count_needs_fractional_occupations_or_matching_spin():
     make_mean_field(cell, smeared)
 
 
+def test_dft_calculator_keeps_its_last_density_for_a_restarted_process(tmp_path):
+    """A new DFTCalculator on the same density file starts its first SCF from the stored
+    density (fewer cycles than from atoms, same energy); other settings ignore the file."""
+    from mlh_ipi.dft.calculator import DFTCalculator
+
+    path = tmp_path / "scf_density.npz"
+    first = DFTCalculator(FAST, density_file=path)
+    first.get_potential_energy(_si2())
+    with np.load(path) as f:
+        assert f["density_matrix"].dtype == np.float32 and list(f["symbols"]) == ["Si", "Si"]
+    moved = _si2()
+    moved.positions[1] += [0.01, -0.02, 0.0]
+    fresh, resumed = DFTCalculator(FAST), DFTCalculator(FAST, density_file=path)
+    e_fresh, e_resumed = fresh.get_potential_energy(moved), resumed.get_potential_energy(moved)
+    assert e_resumed == pytest.approx(e_fresh, abs=1e-6)
+    assert resumed.scf_cycles[0] < fresh.scf_cycles[0], (resumed.scf_cycles, fresh.scf_cycles)
+    other = DFTCalculator(FAST.with_(ke_cutoff=45.0), density_file=path)
+    assert other._previous is None  # written with other settings: not a guess for these
+
+
 def test_unknown_basis_is_rejected():
     with pytest.raises(ValueError, match="unknown basis"):
         build_cell(_si2(), FAST.with_(basis="no-such-basis"))

@@ -47,6 +47,7 @@ def test_relaxation_through_ipi_reaches_a_minimum_and_writes_extras(tmp_path, ch
     extras = read_raw_extras(tmp_path / "relax" / "relax.extras_0")
     assert len(extras) == res.steps and extras[-1]["band_gap"] > 0
     assert {"vbm", "cbm", "band_gap"} <= set(extras[-1])
+    assert (tmp_path / "relax" / "scf_density.npz").exists()  # the DFT client's guess for a resumed run
     # resume: a finished relaxation is not redone
     t0 = time.perf_counter()
     again = relax_with_ipi(_si2(), tmp_path / "relax", engine="dft", settings_json=str(cheap_settings))

@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="engine mlh: exact gradient of the served energy (default) or the KS force "
                         "expression at the predicted density")
     p.add_argument("--defect-atoms", type=int, nargs="*", help="atom indices for defect-level picking")
+    p.add_argument("--density-file", type=Path,
+                   help="engine dft: keep the last converged density here (.npz) and start from it on restart")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--unix", metavar="ADDRESS", help="unix socket name (i-PI <address>)")
     where.add_argument("--inet", metavar="HOST:PORT", help="inet socket, e.g. localhost:31415")
@@ -32,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     driver = MLHDriver(str(args.template), model=args.model, engine=args.engine,
                        settings=str(args.settings) if args.settings else None,
-                       defect_atoms=args.defect_atoms, force_mode=args.force_mode)
+                       defect_atoms=args.defect_atoms, force_mode=args.force_mode,
+                       density_file=str(args.density_file) if args.density_file else None)
     if args.unix:
         kw = {"address": args.unix, "unix": True}
     else:

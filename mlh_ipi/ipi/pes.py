@@ -48,8 +48,9 @@ class MLHDriver(ASEDriver):
     """ASE-calculator driver around ``MLHCalculator`` (``engine=mlh``) or ``DFTCalculator`` (``engine=dft``)."""
 
     def __init__(self, template, model=None, engine="mlh", settings=None, defect_atoms=None,
-                 force_mode="consistent", *args, **kwargs):
+                 force_mode="consistent", density_file=None, *args, **kwargs):
         self.model_path = model
+        self.density_file = density_file or None
         self.force_mode = force_mode
         self.engine = engine
         self.settings_path = settings
@@ -60,7 +61,7 @@ class MLHDriver(ASEDriver):
         """Load the template and the calculator; reject species the model cannot handle, now."""
         super().check_parameters()
         self.ase_calculator = make_calculator(self.engine, self.model_path, self.settings_path,
-                                              self.defect_atoms, self.force_mode)
+                                              self.defect_atoms, self.force_mode, self.density_file)
         if self.engine == "mlh":
             self.ase_calculator.check_atoms(self.template_ase)
         self.n_atoms = len(self.template_ase)
@@ -83,8 +84,9 @@ class MLHDriver(ASEDriver):
 
 
 def make_calculator(engine: str, model=None, settings=None, defect_atoms=None,
-                    force_mode: str = "consistent"):
-    """The ASE calculator behind the plugin: ``MLHCalculator`` or ``DFTCalculator``."""
+                    force_mode: str = "consistent", density_file=None):
+    """The ASE calculator behind the plugin: ``MLHCalculator`` or ``DFTCalculator``
+    (``density_file``: where it keeps its last converged density, engine dft)."""
     if engine == "mlh":
         if model is None:
             raise ValueError("engine=mlh needs model=PATH (checkpoint or committee folder)")
@@ -96,7 +98,7 @@ def make_calculator(engine: str, model=None, settings=None, defect_atoms=None,
         from mlh_ipi.dft.settings import DFTSettings
 
         s = DFTSettings.from_dict(json.loads(open(settings).read())) if settings else DFTSettings()
-        return DFTCalculator(s)
+        return DFTCalculator(s, density_file=density_file)
     raise ValueError(f"engine must be 'mlh' or 'dft', got {engine!r}")
 
 

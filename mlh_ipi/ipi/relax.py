@@ -52,6 +52,7 @@ SOCKET_PREFIX = "/tmp/ipi_"
 ELAPSED = "elapsed.json"   # wall time of the running segment so far, s
 RUN = "run.json"           # how the running segment started: {"restart": "start"|"geometry"|"checkpoint"}
 RESUME_CHK = "resume.chk"  # i-PI checkpoint of the last counted step of the archived segments
+DENSITY_FILE = "scf_density.npz"  # engine dft: the last converged density matrix (float32), the next SCF guess
 
 
 @dataclass
@@ -118,6 +119,8 @@ def relax_with_ipi(atoms: Atoms, workdir: str | Path, engine: str = "mlh", model
         client_cmd += ["--model", str(Path(model).resolve()), "--force-mode", force_mode]
     if settings_json:
         client_cmd += ["--settings", str(Path(settings_json).resolve())]
+    if engine == "dft":  # a resumed relaxation's first SCF starts from the last converged density
+        client_cmd += ["--density-file", str((work / DENSITY_FILE).resolve())]
     if defect_atoms:
         client_cmd += ["--defect-atoms", *map(str, defect_atoms)]
 
