@@ -282,7 +282,7 @@ def _committee(work: Path) -> Path:
 
 
 def _dft_check(structures, md_root: Path, check_root: Path, args, temperatures, per_group: int,
-               committee: Path | None = None) -> dict:
+               committee: Path | None = None, tag: str = "dftcheck") -> dict:
     """DFT labels of ``per_group`` streamed snapshots per (cell, T) after ``--check-skip`` steps,
     and the per-snapshot MLH - DFT errors (``check_root/<defect>/dft_check.*``).
 
@@ -324,7 +324,28 @@ def _dft_check(structures, md_root: Path, check_root: Path, args, temperatures, 
                  kind, len(at), 1e3 * summary[kind]["band_gap"]["mae"],
                  _fmt(None if level is None else 1e3 * level, ".0f"), summary[kind]["n_labels"])
     write_json(check_root / "summary.json", summary)
+    if args.mace_check_out is not None:
+        _export_300k_for_mace(check_root, args.mace_check_out, tag)
     return summary
+
+
+def _export_300k_for_mace(check_root: Path, out_dir: Path, tag: str) -> Path | None:
+    """The 300 K DFT-checked snapshots (energies, forces) as one more held-out set of 300 K
+    production-MD snapshots for the MACE accuracy check (issue 6), written to
+    ``out_dir/snapshots_gaas_onthefly_<tag>_300K.extxyz``: ``benchmarks/gaas_mace_accuracy.py``
+    scores its final member on every ``snapshots_*.extxyz`` in its results folder. These
+    snapshots come from this study's LAMMPS MD, never from a MACE training set."""
+    from mlh_ipi.data.labelfile import label_files, read_label_geometry
+    from mlh_ipi.forcefield.export import export_labels
+
+    files = [f for d in sorted(check_root.glob("*/labels")) for f in label_files(d)
+             if float(read_label_geometry(f).info.get("temperature_K", -1.0)) == 300.0]
+    if not files:
+        return None
+    out = Path(out_dir) / f"snapshots_gaas_onthefly_{tag}_300K.extxyz"
+    export_labels(files, out)
+    log.info("%d DFT-checked 300 K snapshots written for the MACE accuracy check: %s", len(files), out)
+    return out
 
 
 def stage_dftcheck(work: Path, args) -> dict:
@@ -343,7 +364,7 @@ def stage_transfer(work: Path, args, mace_model: Path) -> dict:
     _stream_runs(cells, root / "md", _committee(work), mace_model, (300.0,), args.transfer_steps,
                  args.md_every)
     return _dft_check(cells, root / "md", root / "dftcheck", args, (300.0,), args.transfer_per_cell,
-                      committee=_committee(work))
+                      committee=_committee(work), tag=f"transfer_{args.transfer_atoms}")
 
 
 def stage_report(work: Path, args) -> list[Path]:
@@ -516,6 +537,9 @@ def main(argv=None) -> int:
     p.add_argument("--check-cells", nargs="+", default=["pristine", "As_Ga", "As_i"], choices=DEFECTS)
     p.add_argument("--check-per-group", type=int, default=4, help="DFT-checked snapshots per (cell, T)")
     p.add_argument("--check-skip", type=int, default=300, help="MD steps before the checked snapshots")
+    p.add_argument("--mace-check-out", type=Path, default=None,
+                   help="also write the 300 K DFT-checked snapshots (E, F) here as snapshots_*.extxyz, a "
+                        "held-out set for benchmarks/gaas_mace_accuracy.py (its results folder)")
     p.add_argument("--transfer-atoms", type=int, default=216, choices=(128, 216),
                    help="cell size of the transfer check (stage 'transfer', not in the default stages)")
     p.add_argument("--transfer-steps", type=int, default=800, help="300 K MD steps of the transfer cells")
