@@ -5,8 +5,8 @@ as the MLH. The previous geometry's converged density matrix is the SCF guess
 for the next one when the species list is unchanged. With ``density_file`` that
 density is also kept on disk after every SCF, so a relaxation resumed in a new
 process (i-PI restarted from its checkpoint) starts its first SCF there instead of
-from atomic densities (a 96-atom a-SiO2 step: 7 cycles from the previous density,
-12 from atoms).
+from atomic densities (47-atom a-SiO2 V_O relaxations at 500 Ha: 13 cycles from
+atoms at a resumed segment's start, 7–9 from the previous step's density).
 """
 from __future__ import annotations
 
