@@ -93,3 +93,32 @@ def test_no_defect_level_in_pristine_host():
     res = find_defect_levels(e, c, np.eye(40), off, 40)
     assert len(res.levels_ev) == 0
     assert np.isclose(res.gap_ev / HARTREE, e[20] - e[19])
+
+
+def test_matched_errors_read_the_predicted_eigenvalues_of_the_states_dft_classifies():
+    """A prediction with DFT's eigenvalues but the impurity state spread over the whole chain:
+    classifying its own states, it finds no level and a 'gap' from VBM to the impurity level;
+    read at DFT's state indices, gap and level errors are zero."""
+    from mlh_ipi.electronic.compare import compare_hamiltonians
+
+    n, imp = 40, 17
+    pairs, blocks, off = _tight_binding_chain(n=n, impurity=imp, impurity_onsite=0.02)
+    h_dft = assemble(pairs, blocks, off)
+    e, c = np.linalg.eigh(h_dft)
+    k = find_defect_levels(e, c, np.eye(n), off, n, defect_atoms=[imp - 1, imp, imp + 1]).state_indices[0]
+    # same spectrum; the impurity state rotated into the delocalised CBM state above it
+    c_pred = c.copy()
+    a, b = c[:, k].copy(), c[:, k + 1].copy()
+    c_pred[:, k], c_pred[:, k + 1] = (a + b) / np.sqrt(2), (a - b) / np.sqrt(2)
+    h_pred = c_pred @ np.diag(e) @ c_pred.T
+    err = compare_hamiltonians(h_pred, h_dft, np.eye(n), off, n, defect_atoms=[imp - 1, imp, imp + 1])
+    assert err.eigenvalue_mae_mev == pytest.approx(0.0, abs=1e-6)
+    assert abs(err.gap_error_mev) > 10.0 and err.defect_level_error_mev is None  # own classification differs
+    assert err.gap_error_matched_mev == pytest.approx(0.0, abs=1e-6)
+    assert err.defect_level_error_matched_mev == pytest.approx(0.0, abs=1e-6)
+    # a uniform error of the level alone shows up in the matched level error, not the matched gap
+    shift = 0.01  # Hartree
+    h_moved = h_dft + shift * np.outer(c[:, k], c[:, k])
+    moved = compare_hamiltonians(h_moved, h_dft, np.eye(n), off, n, defect_atoms=[imp - 1, imp, imp + 1])
+    assert moved.gap_error_matched_mev == pytest.approx(0.0, abs=1e-6)
+    assert moved.defect_level_error_matched_mev == pytest.approx(shift * HARTREE * 1000, rel=1e-6)

@@ -46,6 +46,8 @@ class DefectLevels:
     occupations: np.ndarray = field(default_factory=lambda: np.zeros(0))
     state_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     localisation: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    vbm_index: int = -1      # state index (ascending energies) of the host-like VBM
+    cbm_index: int = -1      # and of the CBM
 
     @property
     def gap_ev(self) -> float:
@@ -106,4 +108,5 @@ def find_defect_levels(energies_ha: np.ndarray, coeffs: np.ndarray, overlap: np.
         occupations=np.where(sel < nocc, 2.0, 0.0),
         state_indices=sel,
         localisation=score[in_gap],
+        vbm_index=int(host_occ.max()), cbm_index=int(host_emp.min()),
     )
