@@ -84,6 +84,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("labels", nargs="+", type=Path, help=".label.npz files of frames with info['step']")
     d.add_argument("--source", default=None, help="stream source of the frames (when several)")
     d.add_argument("--out", type=Path, default=None, help="where to write (default: the folder)")
+    d.add_argument("--model", default=None,
+                   help="the stream's model (checkpoint or committee folder): also report the errors at "
+                        "the states DFT classifies (*_matched)")
     d.set_defaults(func=check_dft)
 
     g = ss.add_parser("merge", help="pool the statistics of several stream folders")
@@ -158,12 +161,12 @@ def merge(args: argparse.Namespace) -> int:
 
 
 def check_dft(args: argparse.Namespace) -> int:
-    from mlh_ipi.stream.dft_check import QUANTITIES, write_dft_check
+    from mlh_ipi.stream.dft_check import MATCHED, QUANTITIES, write_dft_check
 
-    summary = write_dft_check(args.folder, args.labels, args.out, args.source)
+    summary = write_dft_check(args.folder, args.labels, args.out, args.source, model=args.model)
     print(f"{summary['n_labels']} labelled snapshots; MLH - DFT (eV):")
     print(f"{'quantity':>18} {'n':>4} {'MAE':>8} {'mean':>8} {'max':>8}")
-    for q in QUANTITIES:
+    for q in QUANTITIES + (MATCHED if args.model else ()):
         s = summary[q]
         if s["n"]:
             print(f"{q:>18} {s['n']:>4} {s['mae']:>8.4f} {s['mean_error']:>8.4f} {s['max_abs_error']:>8.4f}")

@@ -14,6 +14,12 @@ given, by source. The DFT side goes through the same
 :func:`~mlh_ipi.electronic.defect_levels.find_defect_levels` as the MLH side,
 with the defect atoms from the label's info. All energies in eV; errors are
 MLH − DFT.
+
+Each side classifies its own states there, as the stream must without DFT: a
+state that crosses the localisation threshold on one side only shows up as an
+error of a level spacing. With the stream's ``model`` given, each row also gets
+the errors read off the model's eigenvalues of the states DFT classifies (paired
+by index, :mod:`mlh_ipi.electronic.compare`): ``*_matched`` quantities.
 """
 from __future__ import annotations
 
@@ -31,6 +37,32 @@ from mlh_ipi.electronic.eigen import solve
 from mlh_ipi.stream.workers import read_snapshot_log
 
 QUANTITIES = ("band_gap", "vbm", "cbm", "level0_above_vbm", "level0_below_cbm")
+MATCHED = ("band_gap_matched", "level0_above_vbm_matched", "level0_below_cbm_matched")
+
+
+def matched_errors(model, lab) -> dict:
+    """MLH − DFT (eV) of the gap and of the lowest in-gap level (relative to each edge), read off
+    the eigenvalues of ``model``'s H (checkpoint predictor or committee mean) at the states the
+    label's own H classifies as VBM, CBM and levels."""
+    from mlh_ipi.units import HARTREE
+
+    graph = model.graph(lab.symbols, lab.positions_a, lab.cell_a)
+    h = model.predict_gamma(graph)
+    if hasattr(model, "members"):  # a committee's prediction carries the mean and the spread
+        h = h.mean
+    e_d, c_d = solve(lab.hamiltonian_ha, lab.overlap)
+    e_p = solve(h, lab.overlap)[0]
+    lv = find_defect_levels(e_d, c_d, lab.overlap, lab.layout.atom_offsets(lab.symbols), lab.nelectron,
+                            defect_atoms=lab.info.get("defect_atoms", lab.info.get("defect_si")))
+    iv, ic = lv.vbm_index, lv.cbm_index
+    err = e_p - e_d
+    out = {"band_gap_matched": float((err[ic] - err[iv]) * HARTREE),
+           "level0_above_vbm_matched": None, "level0_below_cbm_matched": None}
+    if len(lv.state_indices):
+        k = int(lv.state_indices[0])
+        out["level0_above_vbm_matched"] = float((err[k] - err[iv]) * HARTREE)
+        out["level0_below_cbm_matched"] = float((err[ic] - err[k]) * HARTREE)
+    return out
 
 
 def label_electronic(label) -> dict:
@@ -53,8 +85,14 @@ def _derived(rec: dict) -> dict:
 
 
 def compare_with_labels(stream_dir: str | os.PathLike, labels: Sequence[str | os.PathLike],
-                        source: str | None = None) -> tuple[list[dict], dict]:
-    """``(rows, summary)``: one row per label (MLH, DFT, error per quantity) and MAE / max |error|."""
+                        source: str | None = None, model=None) -> tuple[list[dict], dict]:
+    """``(rows, summary)``: one row per label (MLH, DFT, error per quantity) and MAE / max |error|;
+    with ``model`` (the stream's: checkpoint path, committee folder or loaded) also the
+    ``*_matched`` errors."""
+    if model is not None:
+        from mlh_ipi.calculator import load_hamiltonian_model
+
+        model = load_hamiltonian_model(model)
     records = read_snapshot_log(stream_dir)
     if not records:
         raise FileNotFoundError(f"{stream_dir}: no per-snapshot records (snapshots.jsonl)")
@@ -77,9 +115,11 @@ def compare_with_labels(stream_dir: str | os.PathLike, labels: Sequence[str | os
             a, b = mlh.get(q), dft.get(q)
             row[f"{q}_mlh"], row[f"{q}_dft"] = a, b
             row[f"{q}_error"] = None if a is None or b is None else a - b
+        if model is not None:
+            row.update({f"{q}_error": v for q, v in matched_errors(model, lab).items()})
         rows.append(row)
     summary = {"n_labels": len(rows), "units": "eV", "errors": "MLH - DFT"}
-    for q in QUANTITIES:
+    for q in QUANTITIES + (MATCHED if model is not None else ()):
         err = np.array([r[f"{q}_error"] for r in rows if r[f"{q}_error"] is not None], float)
         summary[q] = {"n": int(err.size),
                       "mae": float(np.abs(err).mean()) if err.size else None,
@@ -89,12 +129,14 @@ def compare_with_labels(stream_dir: str | os.PathLike, labels: Sequence[str | os
 
 
 def write_dft_check(stream_dir: str | os.PathLike, labels: Sequence[str | os.PathLike],
-                    out_dir: str | os.PathLike | None = None, source: str | None = None) -> dict:
-    """``dft_check.csv``, ``dft_check.json`` and ``dft_check_gap.png`` (parity) in ``out_dir``."""
+                    out_dir: str | os.PathLike | None = None, source: str | None = None,
+                    model=None) -> dict:
+    """``dft_check.csv``, ``dft_check.json`` and ``dft_check_gap.png`` (parity) in ``out_dir``;
+    ``model``: see :func:`compare_with_labels`."""
     import csv
 
     out = Path(out_dir or stream_dir)
-    rows, summary = compare_with_labels(stream_dir, labels, source)
+    rows, summary = compare_with_labels(stream_dir, labels, source, model=model)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "dft_check.csv", suffix=".csv") as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
