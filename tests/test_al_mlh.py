@@ -148,7 +148,7 @@ def test_al_round_grows_the_training_set_balanced_and_resumes(al_run):
         run_active_learning(cfg.__class__(**{**cfg.__dict__, "committee": 3}), progress=False)
 
 
-def test_model_and_training_may_change_until_the_first_committee_is_trained(tmp_path):
+def test_model_training_and_extra_labels_may_change_until_the_first_committee_is_trained(tmp_path):
     from mlh_ipi.workflows.al_common import check_config
 
     work = tmp_path / "al"
@@ -156,13 +156,18 @@ def test_model_and_training_may_change_until_the_first_committee_is_trained(tmp_
     config = _config(tmp_path, max_rounds=1).to_dict()
     check_config(work, config, resumable_changes(work))  # labels made, no committee yet
     changed = {**config, "model": {**config["model"], "num_basis": 8},
-               "training": {**config["training"], "epochs": 9}}
+               "training": {**config["training"], "epochs": 9},
+               "initial": {**config["initial"], "labels": ["more_labels"]}}
     check_config(work, changed, resumable_changes(work))
+    with pytest.raises(ValueError, match="differs in \\['initial'\\]"):  # the k-means pick is fixed
+        check_config(work, {**changed, "initial": {**changed["initial"], "count": 99}}, resumable_changes(work))
     (work / "round_000" / "committee").mkdir(parents=True)  # training started
     with pytest.raises(ValueError, match="differs in \\['model'\\]"):
         check_config(work, {**changed, "model": config["model"]}, resumable_changes(work))
     with pytest.raises(ValueError, match="committee"):
         check_config(work, {**changed, "committee": 3}, resumable_changes(work))
+    with pytest.raises(ValueError, match="differs in \\['initial'\\]"):
+        check_config(work, {**changed, "initial": config["initial"]}, resumable_changes(work))
 
 
 def test_uncertainty_is_the_numpy_std_over_members(al_run):

@@ -61,10 +61,8 @@ def compare_hamiltonians(h_pred: np.ndarray, h_dft: np.ndarray, overlap: np.ndar
     level_err = None
     if len(lv_d.levels_ev) and len(lv_d.levels_ev) == len(lv_p.levels_ev):
         level_err = float(np.mean(np.abs(lv_p.above_vbm_ev - lv_d.above_vbm_ev)) * 1000)
-    iv, ic, il = lv_d.vbm_index, lv_d.cbm_index, lv_d.state_indices
-    gap_matched = float(((e_p[ic] - e_p[iv]) - (e_d[ic] - e_d[iv])) * MEV)
-    level_matched = (float(np.mean(np.abs((e_p[il] - e_p[iv]) - (e_d[il] - e_d[iv]))) * MEV)
-                     if len(il) else None)
+    gap_matched, levels_matched = errors_at_dft_states(e_p, e_d, lv_d)
+    level_matched = float(np.mean(np.abs(levels_matched)) * 1000) if len(levels_matched) else None
     return HamiltonianErrors(
         h_mae_mev=float(diff.mean() * MEV),
         h_max_mev=float(diff.max() * MEV),
@@ -74,9 +72,18 @@ def compare_hamiltonians(h_pred: np.ndarray, h_dft: np.ndarray, overlap: np.ndar
         gap_pred_ev=lv_p.gap_ev,
         gap_error_mev=float((lv_p.gap_ev - lv_d.gap_ev) * 1000),
         defect_level_error_mev=level_err,
-        gap_error_matched_mev=gap_matched,
+        gap_error_matched_mev=gap_matched * 1000,
         defect_level_error_matched_mev=level_matched,
     )
+
+
+def errors_at_dft_states(e_pred: np.ndarray, e_dft: np.ndarray, levels_dft) -> tuple[float, np.ndarray]:
+    """Predicted − DFT errors (eV) read off the states DFT classifies (``levels_dft``, its
+    :class:`~mlh_ipi.electronic.defect_levels.DefectLevels`), eigenvalues (Hartree) paired by index:
+    the gap between DFT's VBM and CBM states, and each of DFT's in-gap states relative to its VBM state."""
+    err = (np.asarray(e_pred) - np.asarray(e_dft)) * HARTREE
+    iv, ic = levels_dft.vbm_index, levels_dft.cbm_index
+    return float(err[ic] - err[iv]), err[np.asarray(levels_dft.state_indices, dtype=int)] - err[iv]
 
 
 def uniform_shift(delta_h: np.ndarray, overlap: np.ndarray) -> float:

@@ -32,6 +32,7 @@ import numpy as np
 
 from mlh_ipi.atomic_io import atomic_path, save_figure, write_json
 from mlh_ipi.data.labelfile import read_label
+from mlh_ipi.electronic.compare import errors_at_dft_states
 from mlh_ipi.electronic.defect_levels import find_defect_levels
 from mlh_ipi.electronic.eigen import solve
 from mlh_ipi.stream.workers import read_snapshot_log
@@ -43,9 +44,7 @@ MATCHED = ("band_gap_matched", "level0_above_vbm_matched", "level0_below_cbm_mat
 def matched_errors(model, lab) -> dict:
     """MLH − DFT (eV) of the gap and of the lowest in-gap level (relative to each edge), read off
     the eigenvalues of ``model``'s H (checkpoint predictor or committee mean) at the states the
-    label's own H classifies as VBM, CBM and levels."""
-    from mlh_ipi.units import HARTREE
-
+    label's own H classifies as VBM, CBM and levels (:func:`errors_at_dft_states`)."""
     graph = model.graph(lab.symbols, lab.positions_a, lab.cell_a)
     h = model.predict_gamma(graph)
     if hasattr(model, "members"):  # a committee's prediction carries the mean and the spread
@@ -54,14 +53,11 @@ def matched_errors(model, lab) -> dict:
     e_p = solve(h, lab.overlap)[0]
     lv = find_defect_levels(e_d, c_d, lab.overlap, lab.layout.atom_offsets(lab.symbols), lab.nelectron,
                             defect_atoms=lab.info.get("defect_atoms", lab.info.get("defect_si")))
-    iv, ic = lv.vbm_index, lv.cbm_index
-    err = e_p - e_d
-    out = {"band_gap_matched": float((err[ic] - err[iv]) * HARTREE),
-           "level0_above_vbm_matched": None, "level0_below_cbm_matched": None}
-    if len(lv.state_indices):
-        k = int(lv.state_indices[0])
-        out["level0_above_vbm_matched"] = float((err[k] - err[iv]) * HARTREE)
-        out["level0_below_cbm_matched"] = float((err[ic] - err[k]) * HARTREE)
+    gap, levels = errors_at_dft_states(e_p, e_d, lv)
+    out = {"band_gap_matched": gap, "level0_above_vbm_matched": None, "level0_below_cbm_matched": None}
+    if len(levels):
+        out["level0_above_vbm_matched"] = float(levels[0])
+        out["level0_below_cbm_matched"] = gap - float(levels[0])
     return out
 
 

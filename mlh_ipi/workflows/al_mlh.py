@@ -73,9 +73,9 @@ log = logging.getLogger(__name__)
 
 STATE, CONFIG, CURVE = common.STATE, common.CONFIG, common.CURVE
 RESUMABLE_CHANGES = ("max_rounds", "compact_labels")
-# The model and its training may still change while no committee has been trained: the labels
-# made so far (test set, initial set) do not depend on them.
-UNTRAINED_CHANGES = ("model", "training")
+# The model, its training and the extra training-label folders may still change while no
+# committee has been trained: the labels made so far (test set, initial set) do not depend on them.
+UNTRAINED_CHANGES = ("model", "training", "initial.labels")
 
 
 # ---------------------------------------------------------------------------- building blocks
