@@ -86,6 +86,40 @@ def test_baseline_model_learns_delta_h_and_predicts_h0_plus_delta(baseline_model
     assert np.mean(errors_model) < 0.5 * np.mean(errors_h0), (errors_model, errors_h0)
 
 
+def test_eigenvalue_term_of_a_baseline_model_sees_h0_plus_delta(baseline_model, tmp_path):
+    """With a baseline the network's target is ΔH, but the eigenvalue term compares the
+    eigenvalues of H_0 + ΔH_pred with those of the label's H: fed the exact ΔH it sees no error,
+    fed ΔH + c S a shift c (the plain term) and none (shift-free)."""
+    import dataclasses
+
+    import torch
+
+    from mlh_ipi.model.network import ModelConfig
+    from mlh_ipi.model.training import Trainer, TrainConfig, generalized_eigenvalues
+
+    cfg = TrainConfig(folders=(str(DATA),), output=str(tmp_path / "run"), epochs=1, progress=False,
+                      split=(1.0, 0.0, 0.0), eigenvalue_weight=0.1,
+                      baseline_cache=str(baseline_model / "baseline_h0"),  # the fixture's H_0, reused
+                      model=ModelConfig(cutoff_h=6.0, cutoff_mp=4.0, num_layers=1, num_basis=6,
+                                        radial_hidden=16, baseline="harris"))
+    trainer = Trainer(cfg)
+    g = trainer.train_graphs[0]
+    lab = next(read_label(f) for f in label_files(DATA) if read_label(f).positions_a.tobytes()
+               == np.asarray(g.positions_a, dtype=np.float64).tobytes())
+    np.testing.assert_allclose(g.hamiltonian_ha + g.baseline_ha, lab.hamiltonian_ha, atol=1e-6)
+    assert np.abs(g.baseline_ha).max() > 0.1 and np.abs(g.hamiltonian_ha).max() < np.abs(lab.hamiltonian_ha).max()
+    _, e_ref, _, _ = trainer._eigen_target(g)
+    s = torch.as_tensor(lab.overlap, dtype=trainer.dtype)
+    torch.testing.assert_close(e_ref, generalized_eigenvalues(torch.as_tensor(lab.hamiltonian_ha, dtype=trainer.dtype), s))
+    delta = torch.as_tensor(g.hamiltonian_ha, dtype=trainer.dtype)
+    assert float(trainer._eigenvalue_error(g, delta)) < 1e-5
+    c = 0.01  # Hartree
+    shifted = delta + c * s
+    assert float(trainer._eigenvalue_error(g, shifted)) == pytest.approx(c, rel=1e-3)
+    trainer.config = dataclasses.replace(trainer.config, eigenvalue_shift_free=True)
+    assert float(trainer._eigenvalue_error(g, shifted)) < 1e-5
+
+
 def test_baseline_model_serves_forces_that_are_minus_the_energy_gradient(baseline_model, monkeypatch):
     """MLHCalculator with a ΔH model: consistent forces (network and H_0 geometry derivatives)
     equal central differences of the served energy to 2 meV/Å; h_core is built once for E + F."""
@@ -134,8 +168,6 @@ def test_baseline_errors_are_clear():
 
     with pytest.raises(ValueError, match="unknown Hamiltonian baseline 'atoms'"):
         ModelConfig(baseline="atoms")
-    with pytest.raises(ValueError, match="eigenvalue loss term is not implemented for a baseline"):
-        TrainConfig(model=ModelConfig(baseline="harris"), eigenvalue_weight=0.1)
     with pytest.raises(ValueError, match="needs atoms and settings"):
         HarrisBaseline()
     base = HarrisBaseline(_si2(), CHEAP)

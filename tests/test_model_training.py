@@ -232,12 +232,28 @@ def test_optional_eigenvalue_term(tmp_path):
     assert summary["val_mae_mev"] is None and summary["test_mae_mev"] is None
 
 
+def test_best_model_is_chosen_by_the_loss_objective_with_an_eigenvalue_term(tmp_path):
+    """With an eigenvalue term the validation objective is H MAE + weight x eigenvalue MAE (meV),
+    recorded per epoch, and best.pt is the epoch where that objective is lowest."""
+    cfg = tiny_config(tmp_path, epochs=4, eigenvalue_weight=0.5, eigenvalue_window_ev=3.0)
+    train(cfg)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    history = metrics["history"]
+    assert len(history) == 4
+    for h in history:
+        assert h["val_eigenvalue_mae_mev"] > 0
+        assert h["val_objective_mev"] == pytest.approx(h["val_mae_mev"] + 0.5 * h["val_eigenvalue_mae_mev"])
+    best = min(history, key=lambda h: h["val_objective_mev"])
+    assert metrics["best_epoch"] == best["epoch"]
+    assert metrics["best_val_mae_mev"] == pytest.approx(best["val_objective_mev"])
+
+
 def test_windowed_shift_free_eigenvalue_term_ignores_a_uniform_potential_shift(tmp_path):
     """H + c S has the eigenvalues of H shifted by c: the shift-free term sees no error, the plain one c."""
     trainer = Trainer(tiny_config(tmp_path, epochs=1, eigenvalue_weight=0.1, eigenvalue_window_ev=3.0,
                                   eigenvalue_shift_free=True, split=(1.0, 0.0, 0.0)))
     g = trainer.train_graphs[0]
-    _, e_ref, mask = trainer._eigen_target(g)
+    _, e_ref, mask, _ = trainer._eigen_target(g)
     nocc = g.nelectron // 2
     assert 0 < int(mask.sum()) < len(e_ref)            # the window keeps the band edges, not all states
     assert bool(mask[nocc - 1]) and bool(mask[nocc])

@@ -42,6 +42,8 @@ class StructureGraph:
     edge_vectors_a (E, 3): ``r_j + R . cell - r_i``.
     mp_edge_index (2, M), mp_shifts (M, 3): the message-passing edges.
     hamiltonian_ha: optional target ``H^Gamma`` (nao x nao); ``overlap``: optional ``S^Gamma``.
+    baseline_ha: the baseline ``H_0`` (Hartree) already subtracted from ``hamiltonian_ha`` when a
+    baseline model is trained with an eigenvalue term (the eigenvalues are those of ``H_0 + ΔH``).
     """
 
     symbols: list[str]
@@ -61,6 +63,7 @@ class StructureGraph:
     overlap: np.ndarray | None = None
     nelectron: int | None = None
     name: str = ""
+    baseline_ha: np.ndarray | None = None
     info: dict = field(default_factory=dict)
 
     @property

@@ -114,8 +114,10 @@ def check_baseline(name: str) -> str:
     return name
 
 
-def subtract_harris_baseline(graphs, settings: DFTSettings, cache_dir=None, progress: bool = True) -> None:
-    """Replace every graph's target ``hamiltonian_ha`` by ΔH = H − H_0, in place.
+def subtract_harris_baseline(graphs, settings: DFTSettings, cache_dir=None, progress: bool = True,
+                             keep: bool = False) -> None:
+    """Replace every graph's target ``hamiltonian_ha`` by ΔH = H − H_0, in place; ``keep``: also
+    set ``g.baseline_ha = H_0`` (what an eigenvalue loss term needs to rebuild H = H_0 + ΔH).
 
     ``graphs``: objects with ``symbols``, ``positions_a``, ``cell_a`` (Angstrom) and
     ``hamiltonian_ha`` (the label's Γ matrix, Hartree). H_0 costs one potential
@@ -157,3 +159,5 @@ def subtract_harris_baseline(graphs, settings: DFTSettings, cache_dir=None, prog
             raise ValueError(f"H_0 of {getattr(g, 'name', '')!r} has shape {h0.shape}, "
                              f"the label {g.hamiltonian_ha.shape}")
         g.hamiltonian_ha = g.hamiltonian_ha - h0
+        if keep:
+            g.baseline_ha = h0
