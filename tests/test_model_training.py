@@ -17,7 +17,7 @@ from mlh_ipi.model.checkpoint import read_checkpoint
 from mlh_ipi.model.committee import Committee
 from mlh_ipi.model.network import ModelConfig
 from mlh_ipi.model.predictor import HamiltonianPredictor
-from mlh_ipi.model.training import TrainConfig, Trainer, train, train_committee
+from mlh_ipi.model.training import TrainConfig, Trainer, generalized_eigenvalues, train, train_committee
 from mlh_ipi.orbitals import OrbitalLayout
 
 DATA = Path(__file__).parent / "data" / "sio2_tiny"
@@ -246,6 +246,25 @@ def test_best_model_is_chosen_by_the_loss_objective_with_an_eigenvalue_term(tmp_
     best = min(history, key=lambda h: h["val_objective_mev"])
     assert metrics["best_epoch"] == best["epoch"]
     assert metrics["best_val_mae_mev"] == pytest.approx(best["val_objective_mev"])
+
+
+def test_label_folders_with_alike_file_names_keep_their_own_eigenvalue_targets(tmp_path):
+    """Label folders number their files alike (000000, ...): graphs are named by folder and file,
+    and every structure's eigenvalue-term reference is the eigenvalues of its own H (a cache keyed
+    by file name once handed one structure another's targets)."""
+    files = label_files(DATA)
+    for k, f in enumerate(files[:2]):
+        (tmp_path / f"set{k}").mkdir()
+        shutil.copy(f, tmp_path / f"set{k}" / "000000.label.npz")
+    trainer = Trainer(tiny_config(tmp_path, folders=(str(tmp_path / "set0"), str(tmp_path / "set1")),
+                                  eigenvalue_weight=0.1, split=(1.0, 0.0, 0.0)))
+    assert sorted(g.name for g in trainer.graphs) == ["set0/000000", "set1/000000"]
+    assert not np.allclose(trainer.graphs[0].hamiltonian_ha, trainer.graphs[1].hamiltonian_ha)
+    for g in trainer.graphs:
+        _, e_ref, _, _ = trainer._eigen_target(g)
+        own = generalized_eigenvalues(torch.as_tensor(g.hamiltonian_ha, dtype=trainer.dtype),
+                                      torch.as_tensor(g.overlap, dtype=trainer.dtype))
+        torch.testing.assert_close(e_ref, own)
 
 
 def test_windowed_shift_free_eigenvalue_term_ignores_a_uniform_potential_shift(tmp_path):

@@ -16,7 +16,10 @@ DEFAULT_SPLIT = (0.8, 0.1, 0.1)
 
 def iter_graphs(folders: str | Path | Sequence[str | Path], cutoff_h: float, cutoff_mp: float,
                 ) -> Iterator[tuple[StructureGraph, OrbitalLayout, DFTSettings]]:
-    """Yield ``(graph, layout, settings)`` for every label file in ``folders`` (sorted by name)."""
+    """Yield ``(graph, layout, settings)`` for every label file in ``folders`` (sorted by name).
+
+    A graph's ``name`` is the file's stem, prefixed by its folder's name when several folders
+    are read (label folders number their files alike: ``initial/000000``, ``round_001/000000``)."""
     if isinstance(folders, (str, Path)):
         folders = [folders]
     for folder in folders:
@@ -26,6 +29,8 @@ def iter_graphs(folders: str | Path | Sequence[str | Path], cutoff_h: float, cut
         for path in files:
             lab = read_label(path)
             name = path.name.removesuffix(".label.npz")
+            if len(folders) > 1:
+                name = f"{Path(folder).name}/{name}"
             yield graph_from_label(lab, cutoff_h, cutoff_mp, name=name), lab.layout, lab.settings
 
 

@@ -269,8 +269,8 @@ class Trainer:
         self.train_graphs = [graphs[k] for k in tr]
         self.val_graphs = [graphs[k] for k in va]
         self.test_graphs = [graphs[k] for k in te]
-        self._eig_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._weight_cache: dict[str, torch.Tensor] = {}
+        self._eig_cache: dict[int, tuple] = {}      # id(graph) -> eigenvalue-term targets
+        self._weight_cache: dict[int, torch.Tensor] = {}
 
     # --- setup -------------------------------------------------------------
     def _fresh_state(self):
@@ -344,7 +344,7 @@ class Trainer:
     def _eigen_target(self, g: StructureGraph):
         """(S, reference eigenvalues, mask of the states the loss sees, baseline H_0 or None) of one
         training structure; the reference is the label's H (H_0 + ΔH for a baseline model)."""
-        if g.name not in self._eig_cache:
+        if id(g) not in self._eig_cache:  # keyed by the graph itself: names need not be unique
             s = torch.as_tensor(g.overlap, dtype=self.dtype)
             h0 = None if g.baseline_ha is None else torch.as_tensor(g.baseline_ha, dtype=self.dtype)
             h_ref = g.hamiltonian_ha if g.baseline_ha is None else g.hamiltonian_ha + g.baseline_ha
@@ -356,8 +356,8 @@ class Trainer:
                     raise ValueError(f"{g.name}: eigenvalue_window_ev needs the label's electron count")
                 nocc = g.nelectron // 2  # closed-shell filling, as the labels' band edges
                 mask = (e >= e[nocc - 1] - window) & (e <= e[min(nocc, len(e) - 1)] + window)
-            self._eig_cache[g.name] = (s, e, mask, h0)
-        return self._eig_cache[g.name]
+            self._eig_cache[id(g)] = (s, e, mask, h0)
+        return self._eig_cache[id(g)]
 
     def _eigenvalue_error(self, g: StructureGraph, h: torch.Tensor) -> torch.Tensor:
         """Mean |e_pred - e_DFT| (Hartree) over the selected states, shift-free if configured;
@@ -375,11 +375,11 @@ class Trainer:
             return None
         parts = []
         for g in chunk:
-            if g.name not in self._weight_cache:
-                self._weight_cache[g.name] = torch.as_tensor(
+            if id(g) not in self._weight_cache:
+                self._weight_cache[id(g)] = torch.as_tensor(
                     gamma_weights(g.positions_a, g.cell_a, g.atom_offsets, cfg.onsite_weight,
                                   cfg.near_weight, cfg.near_cutoff_a), dtype=self.dtype)
-            parts.append(self._weight_cache[g.name])
+            parts.append(self._weight_cache[id(g)])
         return torch.cat(parts)
 
     def _loss(self, chunk, batch):
