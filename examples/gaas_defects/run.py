@@ -27,6 +27,8 @@ Stages (work folder ``runs/gaas_defects`` by default, git-ignored):
                 the MACE AL labels (same DFT settings) join every training set.
                 ``--mlh-baseline harris``: the MLH learns ΔH = H − H_0 on the Harris
                 baseline (``mlh_ipi.dft.harris``), one potential build per cell.
+                ``--mlh-eigenvalue-weight W``: adds the band-edge eigenvalue term
+                (states within ``--mlh-eigenvalue-window`` eV of the edges, shift-free).
 ``md``          production LAMMPS + MACE MD at 100, 300, 500 K per defect with the
                 on-the-fly MLH stream (``mlh_ipi.stream.run.stream_md``): gap,
                 band edges and in-gap levels per snapshot, statistics per T.
@@ -213,7 +215,10 @@ def al_config(work: Path, args) -> dict:
                      "early_stopping_patience": 15,
                      # H_0 of every label, shared by the rounds and members (one potential build each)
                      **({"baseline_cache": str(work / "al" / "harris_h0")} if args.mlh_baseline == "harris"
-                        else {})},
+                        else {}),
+                     **({"eigenvalue_weight": args.mlh_eigenvalue_weight,
+                         "eigenvalue_window_ev": args.mlh_eigenvalue_window, "eigenvalue_shift_free": True}
+                        if args.mlh_eigenvalue_weight > 0 else {})},
     }
 
 
@@ -535,6 +540,11 @@ def main(argv=None) -> int:
                         "label, test cell and streamed snapshot pays one potential build for H_0 "
                         "(~19 s of one core per 64-atom cell); may be switched until the AL's first "
                         "committee is trained")
+    p.add_argument("--mlh-eigenvalue-weight", type=float, default=0.0,
+                   help="> 0: the MLH loss adds this times the MAE of the eigenvalues near the gap "
+                        "(objective in meV: H MAE + W x eigenvalue MAE; mlh_ipi.model.training)")
+    p.add_argument("--mlh-eigenvalue-window", type=float, default=1.0,
+                   help="eV below the VBM / above the CBM that the eigenvalue term sees")
     p.add_argument("--md-steps", type=int, default=1500, help="MD steps per temperature (1 fs)")
     p.add_argument("--md-every", type=int, default=50, help="stream a snapshot every N steps")
     p.add_argument("--check-cells", nargs="+", default=["pristine", "As_Ga", "As_i"], choices=DEFECTS)
