@@ -245,7 +245,8 @@ def test_best_model_is_chosen_by_the_loss_objective_with_an_eigenvalue_term(tmp_
         assert h["val_objective_mev"] == pytest.approx(h["val_mae_mev"] + 0.5 * h["val_eigenvalue_mae_mev"])
     best = min(history, key=lambda h: h["val_objective_mev"])
     assert metrics["best_epoch"] == best["epoch"]
-    assert metrics["best_val_mae_mev"] == pytest.approx(best["val_objective_mev"])
+    assert metrics["selection_metric"] == "val_objective_mev"
+    assert metrics["best_selection_mev"] == pytest.approx(best["val_objective_mev"])
 
 
 def test_label_folders_with_alike_file_names_keep_their_own_eigenvalue_targets(tmp_path):
@@ -283,3 +284,23 @@ def test_windowed_shift_free_eigenvalue_term_ignores_a_uniform_potential_shift(t
     assert float(trainer._eigenvalue_error(g, shifted)) == pytest.approx(c, rel=1e-3)
     with pytest.raises(ValueError, match="eigenvalue_window_ev"):
         tiny_config(tmp_path, eigenvalue_window_ev=-1.0)
+
+
+def test_validation_takes_one_network_pass_for_all_its_errors(tmp_path):
+    """With block weights and an eigenvalue term, the epoch's validation errors (plain, weighted,
+    eigenvalue) come from one forward pass per batch and equal the separate evaluations."""
+    cfg = tiny_config(tmp_path, epochs=1, eigenvalue_weight=0.5, eigenvalue_window_ev=3.0,
+                      onsite_weight=4.0, split=(0.5, 0.5, 0.0), batch_size=1)
+    trainer = Trainer(cfg)
+    trainer._fresh_state()
+    calls = []
+    handle = trainer.model.register_forward_hook(lambda *a: calls.append(1))
+    monitor, val = trainer._monitor(train_mae=1.0)
+    handle.remove()
+    assert len(calls) == len(trainer.val_graphs)
+    assert val["val_mae_mev"] == pytest.approx(trainer.evaluate(trainer.val_graphs))
+    assert val["val_weighted_mae_mev"] == pytest.approx(trainer.evaluate(trainer.val_graphs, weighted=True))
+    assert val["val_weighted_mae_mev"] != pytest.approx(val["val_mae_mev"])
+    assert val["val_eigenvalue_mae_mev"] == pytest.approx(trainer.evaluate_eigenvalues(trainer.val_graphs))
+    assert monitor == pytest.approx(val["val_weighted_mae_mev"] + 0.5 * val["val_eigenvalue_mae_mev"])
+    assert trainer.selection_metric == "val_objective_mev"

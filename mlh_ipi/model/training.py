@@ -412,34 +412,59 @@ class Trainer:
         return abs_sum / max(n, 1) * MEV
 
     @torch.no_grad()
+    def errors(self, graphs: list[StructureGraph], weighted: bool = False,
+               eigenvalues: bool = False) -> dict | None:
+        """Errors of the model over ``graphs`` from one network pass (None if empty), in meV:
+        ``mae_mev`` of the ``H^Gamma`` elements; with ``weighted``, ``weighted_mae_mev`` with the
+        loss's block weights (equal to the plain MAE when there are none); with ``eigenvalues``,
+        ``eigenvalue_mae_mev``, the mean over structures of the loss's eigenvalue term
+        (|e_pred - e_DFT| over the loss's states, shift-free if configured)."""
+        if not graphs:
+            return None
+        self.model.eval()
+        abs_sum, n, w_sum, w_n, eig = 0.0, 0, 0.0, 0.0, []
+        for chunk, batch in self._batches(graphs, shuffle=False):
+            pred = self._predict_gamma(batch)
+            err = (pred - batch.hamiltonian).abs()
+            abs_sum += float(err.sum())
+            n += err.numel()
+            if weighted:
+                w = self._weights(chunk)
+                w_sum += float(err.sum() if w is None else (w * err).sum())
+                w_n += err.numel() if w is None else float(w.sum())
+            if eigenvalues:
+                eig += [float(self._eigenvalue_error(g, h)) for g, h in zip(chunk, split_gamma(batch, pred))]
+        out = {"mae_mev": abs_sum / max(n, 1) * MEV}
+        if weighted:
+            out["weighted_mae_mev"] = w_sum / max(w_n, 1) * MEV
+        if eigenvalues:
+            out["eigenvalue_mae_mev"] = sum(eig) / len(eig) * MEV
+        return out
+
     def evaluate(self, graphs: list[StructureGraph], weighted: bool = False) -> float | None:
         """MAE of ``H^Gamma`` elements in meV over ``graphs`` (None if empty); ``weighted``:
         with the loss's block weights (the same as unweighted when there are none)."""
-        if not graphs:
-            return None
-        self.model.eval()
-        abs_sum, n = 0.0, 0.0
-        for chunk, batch in self._batches(graphs, shuffle=False):
-            err = gamma_errors(self.model, batch).abs()
-            w = self._weights(chunk) if weighted else None
-            abs_sum += float(err.sum() if w is None else (w * err).sum())
-            n += err.numel() if w is None else float(w.sum())
-        return abs_sum / max(n, 1) * MEV
+        e = self.errors(graphs, weighted=weighted)
+        return None if e is None else e["weighted_mae_mev" if weighted else "mae_mev"]
 
-    @torch.no_grad()
     def evaluate_eigenvalues(self, graphs: list[StructureGraph]) -> float | None:
         """Mean over ``graphs`` of the eigenvalue term (meV: |e_pred - e_DFT| over the loss's
         states, shift-free if configured); None if empty."""
-        if not graphs:
-            return None
-        self.model.eval()
-        errs = [float(self._eigenvalue_error(g, h)) for chunk, batch in self._batches(graphs, shuffle=False)
-                for g, h in zip(chunk, split_gamma(batch, self._predict_gamma(batch)))]
-        return sum(errs) / len(errs) * MEV
+        e = self.errors(graphs, eigenvalues=True)
+        return None if e is None else e["eigenvalue_mae_mev"]
 
     def _predict_gamma(self, batch) -> torch.Tensor:
         out = self.model(batch)
         return gamma_flat(batch, out["onsite"], out["offsite"], self.model.norb)
+
+    @property
+    def selection_metric(self) -> str:
+        """History key of the metric that picks best.pt (see ``_monitor``)."""
+        if not self.val_graphs:
+            return "train_mae_mev"
+        if self.config.eigenvalue_weight > 0:
+            return "val_objective_mev"
+        return "val_weighted_mae_mev" if self.config.block_weighted else "val_mae_mev"
 
     def _monitor(self, train_mae: float) -> tuple[float, dict]:
         """(selection metric, validation metrics in meV) after an epoch.
@@ -448,22 +473,24 @@ class Trainer:
         measure on the validation set: the H MAE, weighted like the loss when it is
         block-weighted, plus ``eigenvalue_weight`` times the eigenvalue term when there is
         one; the training H MAE when there is no validation set."""
-        val_mae = self.evaluate(self.val_graphs)
-        if val_mae is None:
+        cfg = self.config
+        val = self.errors(self.val_graphs, weighted=cfg.block_weighted, eigenvalues=cfg.eigenvalue_weight > 0)
+        if val is None:
             return train_mae, {"val_mae_mev": None}
-        metrics = {"val_mae_mev": val_mae}
-        monitor = val_mae
-        if self.config.block_weighted:
-            monitor = metrics["val_weighted_mae_mev"] = self.evaluate(self.val_graphs, weighted=True)
-        if self.config.eigenvalue_weight > 0:
-            metrics["val_eigenvalue_mae_mev"] = self.evaluate_eigenvalues(self.val_graphs)
-            monitor = monitor + self.config.eigenvalue_weight * metrics["val_eigenvalue_mae_mev"]
+        metrics = {"val_mae_mev": val["mae_mev"]}
+        monitor = val["mae_mev"]
+        if cfg.block_weighted:
+            monitor = metrics["val_weighted_mae_mev"] = val["weighted_mae_mev"]
+        if cfg.eigenvalue_weight > 0:
+            metrics["val_eigenvalue_mae_mev"] = val["eigenvalue_mae_mev"]
+            monitor = monitor + cfg.eigenvalue_weight * val["eigenvalue_mae_mev"]
             metrics["val_objective_mev"] = monitor
         return monitor, metrics
 
     # --- checkpoints ------------------------------------------------------------
     def _metrics(self) -> dict:
-        return {"history": self.history, "best_val_mae_mev": self.best, "best_epoch": self.best_epoch,
+        return {"history": self.history, "selection_metric": self.selection_metric,
+                "best_selection_mev": self.best, "best_epoch": self.best_epoch,
                 "split": self.split, "names": {k: [self.graphs[i].name for i in v]
                                                for k, v in self.split.items()},
                 "num_parameters": count_parameters(self.model), "train_config": self.config.to_dict()}
@@ -565,8 +592,8 @@ class Trainer:
         patience_over = self.bad_epochs >= self.config.early_stopping_patience
         lr_floor = lr <= self.config.min_lr * (1 + 1e-9) and self.bad_epochs > self.config.scheduler_patience
         if patience_over or lr_floor:
-            log.info("early stopping at epoch %d (best %.4f meV at epoch %d)", self.epoch, self.best,
-                     self.best_epoch)
+            log.info("early stopping at epoch %d (best %s %.4f meV at epoch %d)", self.epoch,
+                     self.selection_metric, self.best, self.best_epoch)
             return True
         return False
 
