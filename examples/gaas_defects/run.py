@@ -369,10 +369,12 @@ def stage_transfer(work: Path, args, mace_model: Path) -> dict:
     streamed, and MLH vs DFT on ``--transfer-per-cell`` snapshots per cell."""
     cells = [_structure(kind, args.transfer_atoms) for kind in args.check_cells]
     root = work / f"transfer_{args.transfer_atoms}"
-    _stream_runs(cells, root / "md", _committee(work), mace_model, (300.0,), args.transfer_steps,
-                 args.md_every)
+    mlh = args.transfer_mlh or _committee(work)
+    log.info("transfer: MLH %s streams the %d-atom cells", mlh, args.transfer_atoms)
+    _stream_runs(cells, root / "md", mlh, mace_model, (300.0,), args.transfer_steps,
+                 args.transfer_every or args.md_every)
     return _dft_check(cells, root / "md", root / "dftcheck", args, (300.0,), args.transfer_per_cell,
-                      committee=_committee(work), tag=f"transfer_{args.transfer_atoms}")
+                      committee=mlh, tag=f"transfer_{args.transfer_atoms}")
 
 
 def stage_report(work: Path, args) -> list[Path]:
@@ -557,9 +559,17 @@ def main(argv=None) -> int:
                    help="cell size of the transfer check (stage 'transfer', not in the default stages)")
     p.add_argument("--transfer-steps", type=int, default=800, help="300 K MD steps of the transfer cells")
     p.add_argument("--transfer-per-cell", type=int, default=2, help="DFT-checked snapshots per transfer cell")
+    p.add_argument("--transfer-every", type=int, default=None,
+                   help="stream stride of the transfer MD (default --md-every)")
+    p.add_argument("--transfer-mlh", type=Path, default=None,
+                   help="MLH checkpoint or committee folder that streams the transfer cells (default the "
+                        "AL's final committee). The DFT labels it leaves in transfer_<N>/dftcheck/*/labels "
+                        "do not depend on it: 'mlh-ipi eval-h MODEL <that folder>' scores any model on them")
     args = p.parse_args(argv)
     if args.mace_model is not None and not args.mace_model.is_file():
         p.error(f"--mace-model {args.mace_model}: no such file")
+    if args.transfer_mlh is not None and not args.transfer_mlh.exists():
+        p.error(f"--transfer-mlh {args.transfer_mlh}: no such file or folder")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s",
                         datefmt="%H:%M:%S")
     import torch
@@ -567,7 +577,6 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    times = json.loads((work / "stage_times.json").read_text()) if (work / "stage_times.json").exists() else {}
     mace_model = None
     for stage in STAGES:
         if stage not in args.stages:
@@ -599,8 +608,10 @@ def main(argv=None) -> int:
             stage_transfer(work, args, mace_model)
         elif stage == "report":
             stage_report(work, args)
+        path = work / "stage_times.json"  # re-read: another process may run other stages on this folder
+        times = json.loads(path.read_text()) if path.exists() else {}
         times[stage] = times.get(stage, 0.0) + time.perf_counter() - t0
-        write_json(work / "stage_times.json", times)
+        write_json(path, times)
     return 0
 
 
