@@ -51,23 +51,32 @@ class Evaluation:
         }
 
 
-def evaluate_labels(model, label_paths: Iterable[Path]) -> Evaluation:
-    """Compare ``model`` (``HamiltonianPredictor`` or ``Committee``) with every label file."""
+def evaluate_labels(model, label_paths: Iterable[Path], baseline_cache=None) -> Evaluation:
+    """Compare ``model`` (``HamiltonianPredictor`` or ``Committee``) with every label file.
+
+    ``baseline_cache``: for a baseline (Harris) model, the folder of stored H_0 matrices
+    (``mlh_ipi.dft.harris.cached_h0``; e.g. a training run's ``baseline_cache``): H_0 is read
+    from it when there and stored there when built. ``predict_s`` then excludes the build."""
     from mlh_ipi.data.labelfile import read_label
+    from mlh_ipi.dft.harris import StoredBaseline, cached_h0
 
     committee = hasattr(model, "members")
     ev = Evaluation()
     for path in label_paths:
         lab = read_label(path)
-        (model.members[0] if committee else model).check(lab.layout.restricted_to(set(lab.symbols)),
-                                                          lab.settings)
+        first = model.members[0] if committee else model
+        first.check(lab.layout.restricted_to(set(lab.symbols)), lab.settings)
         graph = model.graph(lab.symbols, lab.positions_a, lab.cell_a)
+        base = None
+        if model.baseline and baseline_cache is not None:
+            base = StoredBaseline(cached_h0(graph.symbols, graph.positions_a, graph.cell_a, first.settings,
+                                            baseline_cache))
         t0 = time.perf_counter()
         if committee:
-            pred = model.predict_gamma(graph)
+            pred = model.predict_gamma(graph, baseline=base)
             h, spread = pred.mean, pred.max_std * MEV
         else:
-            h, spread = model.predict_gamma(graph), None
+            h, spread = model.predict_gamma(graph, baseline=base), None
         t_pred = time.perf_counter() - t0
         defect = lab.info.get("defect_atoms", lab.info.get("defect_si"))
         err = compare_hamiltonians(h, lab.hamiltonian_ha, lab.overlap, lab.atom_offsets, lab.nelectron,

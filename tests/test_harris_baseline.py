@@ -270,3 +270,24 @@ def test_baseline_cache_path_resolves_against_the_config_file(tmp_path):
     cfg = TrainConfig.from_toml(toml)
     assert Path(cfg.baseline_cache) == toml.parent / "../h0"
     assert cfg.output == str(toml.parent / "h_model")
+
+
+def test_eval_reads_the_training_runs_h0_cache_and_scores_like_a_fresh_build(baseline_model, tmp_path):
+    """``evaluate_labels(..., baseline_cache=...)`` finds the H_0 the training stored (same key from
+    the label's geometry and the model's settings: no new file), and its errors equal those with
+    H_0 built afresh to float32 rounding; a new cache folder is filled, one file per label."""
+    from mlh_ipi.evaluation import evaluate_labels
+    from mlh_ipi.model.predictor import HamiltonianPredictor
+
+    pred = HamiltonianPredictor.load(baseline_model / "best.pt")
+    files = label_files(DATA)
+    cache = baseline_model / "baseline_h0"
+    before = sorted(p.name for p in cache.glob("*.npy"))
+    cached = evaluate_labels(pred, files, baseline_cache=cache)
+    assert sorted(p.name for p in cache.glob("*.npy")) == before
+    fresh = evaluate_labels(pred, files)
+    for a, b in zip(cached.rows, fresh.rows):
+        assert a["h_mae_mev"] == pytest.approx(b["h_mae_mev"], abs=1e-3)
+        assert a["gap_error_mev"] == pytest.approx(b["gap_error_mev"], abs=1e-3)
+    evaluate_labels(pred, files[:1], baseline_cache=tmp_path / "new")
+    assert len(list((tmp_path / "new").glob("*.npy"))) == 1

@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", type=Path, help="checkpoint (.pt) or committee folder")
     p.add_argument("data", type=Path, nargs="+", help="label folders or .label.npz files")
     p.add_argument("--out", type=Path, default=Path("eval_h"), help="output folder")
+    p.add_argument("--baseline-cache", type=Path, default=None,
+                   help="Harris-baseline models: folder of stored H_0 matrices (a training run's "
+                        "baseline_cache); H_0 is read from it when there, stored there when built")
     p.set_defaults(func=run)
 
 
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from mlh_ipi.evaluation import evaluate_labels, plot_evaluation
 
     model = load_hamiltonian_model(args.model)
-    ev = evaluate_labels(model, collect_label_files(args.data))
+    ev = evaluate_labels(model, collect_label_files(args.data), baseline_cache=args.baseline_cache)
     for r in ev.rows:
         print(f"{r['label']}: H MAE {r['h_mae_mev']:.2f} meV ({r['h_mae_aligned_mev']:.2f} shift-aligned), "
               f"eig MAE {r['eigenvalue_mae_mev']:.1f} meV, gap {r['gap_dft_ev']:.3f} -> {r['gap_pred_ev']:.3f} eV",

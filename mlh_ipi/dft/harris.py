@@ -114,6 +114,51 @@ def check_baseline(name: str) -> str:
     return name
 
 
+class StoredBaseline:
+    """A baseline whose H_0 (Γ, Hartree) is already known, e.g. read from a cache: stands in for
+    ``HarrisBaseline`` where only ``hamiltonian_ha()`` is needed (predictions, not forces)."""
+
+    def __init__(self, h0_ha: np.ndarray):
+        self._h0 = np.asarray(h0_ha, dtype=np.float64)
+
+    def hamiltonian_ha(self) -> np.ndarray:
+        return self._h0
+
+
+def h0_cache_key(symbols, positions_a, cell_a, settings: DFTSettings) -> str:
+    """Cache key of one H_0: a hash of the species, positions and cell (Å) and the DFT settings."""
+    import hashlib
+    import json
+
+    settings_key = json.dumps(settings.to_dict(), sort_keys=True).encode()
+    return hashlib.sha1(settings_key + "".join(symbols).encode()
+                        + np.ascontiguousarray(positions_a, dtype=np.float64).tobytes()
+                        + np.ascontiguousarray(cell_a, dtype=np.float64).tobytes()).hexdigest()[:20]
+
+
+def cached_h0(symbols, positions_a, cell_a, settings: DFTSettings, cache_dir=None) -> np.ndarray:
+    """H_0 (Γ, nao x nao, Hartree, float64) of one geometry (positions and cell in Å): read from
+    ``<cache_dir>/<key>.npy`` when there, else built (one potential build) and, with a
+    ``cache_dir``, stored there as float32 (~1e-7 Ha rounding; half the size, so a label set's cache
+    can be kept in git)."""
+    from pathlib import Path
+
+    from mlh_ipi.atomic_io import atomic_path
+
+    path = None
+    if cache_dir is not None:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        path = Path(cache_dir) / f"{h0_cache_key(symbols, positions_a, cell_a, settings)}.npy"
+        if path.exists():
+            return np.load(path).astype(np.float64)
+    atoms = Atoms(list(symbols), positions=positions_a, cell=cell_a, pbc=True)
+    h0 = HarrisBaseline(atoms, settings).hamiltonian_ha()
+    if path is not None:
+        with atomic_path(path, suffix=".npy") as tmp:
+            np.save(tmp, h0.astype(np.float32))
+    return h0
+
+
 def subtract_harris_baseline(graphs, settings: DFTSettings, cache_dir=None, progress: bool = True,
                              keep: bool = False) -> None:
     """Replace every graph's target ``hamiltonian_ha`` by ΔH = H − H_0, in place; ``keep``: also
@@ -122,39 +167,15 @@ def subtract_harris_baseline(graphs, settings: DFTSettings, cache_dir=None, prog
     ``graphs``: objects with ``symbols``, ``positions_a``, ``cell_a`` (Angstrom) and
     ``hamiltonian_ha`` (the label's Γ matrix, Hartree). H_0 costs one potential
     build per structure (~15–30 s for 47 a-SiO2 atoms at 500 Ha on one core), so
-    with ``cache_dir`` each H_0 is kept as ``<cache_dir>/<key>.npy``, the key a
-    hash of the structure and the settings, and reused by later runs (resume,
-    committees, fine-tunes). The cache stores float32 (~1e-7 Ha rounding, the
-    precision of float32 training targets; half the size, so a label set's cache
-    can be kept in git); it is read back as float64.
+    with ``cache_dir`` each H_0 is kept (``cached_h0``) and reused by later runs
+    (resume, committees, fine-tunes, ``mlh-ipi eval-h --baseline-cache``).
     """
-    import hashlib
-    import json
-    from pathlib import Path
-
     from tqdm import tqdm
 
-    from mlh_ipi.atomic_io import atomic_path
-
-    cache = None if cache_dir is None else Path(cache_dir)
-    if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-    settings_key = json.dumps(settings.to_dict(), sort_keys=True).encode()
     for g in tqdm(graphs, disable=not progress, desc="H_0 (Harris baseline)", unit="struct"):
         if g.hamiltonian_ha is None:
             raise ValueError(f"graph {getattr(g, 'name', '')!r} has no target Hamiltonian")
-        key = hashlib.sha1(settings_key + "".join(g.symbols).encode()
-                           + np.ascontiguousarray(g.positions_a, dtype=np.float64).tobytes()
-                           + np.ascontiguousarray(g.cell_a, dtype=np.float64).tobytes()).hexdigest()[:20]
-        path = None if cache is None else cache / f"{key}.npy"
-        if path is not None and path.exists():
-            h0 = np.load(path).astype(np.float64)
-        else:
-            atoms = Atoms(list(g.symbols), positions=g.positions_a, cell=g.cell_a, pbc=True)
-            h0 = HarrisBaseline(atoms, settings).hamiltonian_ha()
-            if path is not None:
-                with atomic_path(path, suffix=".npy") as tmp:
-                    np.save(tmp, h0.astype(np.float32))
+        h0 = cached_h0(g.symbols, g.positions_a, g.cell_a, settings, cache_dir)
         if h0.shape != g.hamiltonian_ha.shape:
             raise ValueError(f"H_0 of {getattr(g, 'name', '')!r} has shape {h0.shape}, "
                              f"the label {g.hamiltonian_ha.shape}")
