@@ -83,7 +83,9 @@ def evaluate_labels(model, label_paths: Iterable[Path], baseline_cache=None) -> 
                                    defect_atoms=defect)
         shift = uniform_shift(h - lab.hamiltonian_ha, lab.overlap)
         aligned = float(np.abs(h - shift * lab.overlap - lab.hamiltonian_ha).mean() * MEV)
-        ev.rows.append({"label": Path(path).name, "atoms": lab.natoms, "kind": lab.info.get("kind", ""),
+        ev.rows.append({"label": f"{Path(path).parent.name}/{Path(path).name}", "atoms": lab.natoms,
+                        "kind": lab.info.get("kind", lab.info.get("defect", "")),
+                        "temperature_K": lab.info.get("temperature_K", ""),
                         **err.as_dict(), "h_mae_aligned_mev": aligned, "uniform_shift_mev": shift * MEV,
                         "committee_max_std_mev": spread, "predict_s": t_pred})
         sel = np.triu_indices_from(h)
