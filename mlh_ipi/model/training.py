@@ -478,14 +478,13 @@ class Trainer:
         if val is None:
             return train_mae, {"val_mae_mev": None}
         metrics = {"val_mae_mev": val["mae_mev"]}
-        monitor = val["mae_mev"]
         if cfg.block_weighted:
-            monitor = metrics["val_weighted_mae_mev"] = val["weighted_mae_mev"]
+            metrics["val_weighted_mae_mev"] = val["weighted_mae_mev"]
         if cfg.eigenvalue_weight > 0:
             metrics["val_eigenvalue_mae_mev"] = val["eigenvalue_mae_mev"]
-            monitor = monitor + cfg.eigenvalue_weight * val["eigenvalue_mae_mev"]
-            metrics["val_objective_mev"] = monitor
-        return monitor, metrics
+            h_part = val["weighted_mae_mev"] if cfg.block_weighted else val["mae_mev"]
+            metrics["val_objective_mev"] = h_part + cfg.eigenvalue_weight * val["eigenvalue_mae_mev"]
+        return metrics[self.selection_metric], metrics
 
     # --- checkpoints ------------------------------------------------------------
     def _metrics(self) -> dict:
