@@ -139,6 +139,59 @@ def test_resume_matches_uninterrupted(tmp_path):
         a["training"]["history"][-1]["train_mae_mev"], rel=1e-4)
 
 
+def test_a_resumed_run_keeps_its_labels_when_its_folder_grows(tmp_path, caplog):
+    """An active-learning round can read a folder that another job still fills; resuming must not
+    change the split under the half-trained model, and a label of the run that has gone is an error."""
+    from mlh_ipi.model.checkpoint import save_checkpoint
+
+    files = label_files(DATA)
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    for f in files[1:]:
+        shutil.copy(f, folder)
+    cfg = tiny_config(tmp_path, folders=(str(folder),), epochs=1)
+    train(cfg)
+    first = read_checkpoint(Path(cfg.output) / "checkpoint.pt")
+    assert first["training"]["label_files"] == [[0, f.name] for f in files[1:]]
+
+    shutil.copy(files[0], folder)  # sorts first: a prefix rule would pick the wrong labels
+    with caplog.at_level("WARNING", logger="mlh_ipi.model.training"):
+        train(cfg.with_(epochs=2), resume=True)
+    assert "1 label file(s) added to its folders since are left for a new run" in caplog.text
+    second = read_checkpoint(Path(cfg.output) / "checkpoint.pt")
+    assert second["training"]["epoch"] == 2
+    assert second["training"]["split"] == first["training"]["split"]
+    assert second["metrics"]["names"] == first["metrics"]["names"]
+    assert second["training"]["label_files"] == first["training"]["label_files"]
+
+    (folder / files[2].name).unlink()
+    with pytest.raises(ValueError, match=f"1 label file.s. of this run are gone, e.g. {files[2].name}"):
+        train(cfg.with_(epochs=3), resume=True)
+    shutil.copy(files[2], folder)
+
+    # a checkpoint written before label_files was recorded: files appended after the run's are left out
+    for f in folder.iterdir():
+        f.unlink()
+    for f in files[:-1]:
+        shutil.copy(f, folder)
+    old = cfg.with_(output=str(tmp_path / "old"), epochs=1)
+    train(old)
+    path = Path(old.output) / "checkpoint.pt"
+    ckpt = read_checkpoint(path)
+    del ckpt["training"]["label_files"]
+    save_checkpoint(path, ckpt)
+    shutil.copy(files[-1], folder)
+    train(old.with_(epochs=2), resume=True)
+    assert read_checkpoint(path)["metrics"]["names"] == ckpt["metrics"]["names"]
+    (folder / files[-1].name).unlink()
+    shutil.copy(files[-1], folder / ("0" + files[-1].name))  # now sorts first: the old split is gone
+    ckpt = read_checkpoint(path)
+    del ckpt["training"]["label_files"]
+    save_checkpoint(path, ckpt)
+    with pytest.raises(ValueError, match="cannot resume: the data split changed"):
+        train(old.with_(epochs=3), resume=True)
+
+
 def test_mismatched_layout_or_settings_is_an_error(tmp_path):
     cfg = tiny_config(tmp_path, epochs=1)
     train(cfg)

@@ -19,10 +19,11 @@ def iter_graphs(folders: str | Path | Sequence[str | Path], cutoff_h: float, cut
     """Yield ``(graph, layout, settings)`` for every label file in ``folders`` (sorted by name).
 
     A graph's ``name`` is the file's stem, prefixed by its folder's name when several folders
-    are read (label folders number their files alike: ``initial/000000``, ``round_001/000000``)."""
+    are read (label folders number their files alike: ``initial/000000``, ``round_001/000000``).
+    Its ``source`` is ``(index of the folder in folders, file name)``."""
     if isinstance(folders, (str, Path)):
         folders = [folders]
-    for folder in folders:
+    for k, folder in enumerate(folders):
         files = label_files(folder)
         if not files:
             raise FileNotFoundError(f"no label files (*.label.npz) in {folder}")
@@ -31,7 +32,9 @@ def iter_graphs(folders: str | Path | Sequence[str | Path], cutoff_h: float, cut
             name = path.name.removesuffix(".label.npz")
             if len(folders) > 1:
                 name = f"{Path(folder).name}/{name}"
-            yield graph_from_label(lab, cutoff_h, cutoff_mp, name=name), lab.layout, lab.settings
+            g = graph_from_label(lab, cutoff_h, cutoff_mp, name=name)
+            g.source = (k, path.name)
+            yield g, lab.layout, lab.settings
 
 
 def load_graphs(folders: str | Path | Sequence[str | Path], cutoff_h: float, cutoff_mp: float,

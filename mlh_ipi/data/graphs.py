@@ -44,6 +44,8 @@ class StructureGraph:
     hamiltonian_ha: optional target ``H^Gamma`` (nao x nao); ``overlap``: optional ``S^Gamma``.
     baseline_ha: the baseline ``H_0`` (Hartree) already subtracted from ``hamiltonian_ha`` when a
     baseline model is trained with an eigenvalue term (the eigenvalues are those of ``H_0 + ΔH``).
+    source: ``(k, file name)`` of the label it came from, ``k`` the index of its folder in the list
+    read (:func:`mlh_ipi.data.dataset.iter_graphs`); ``None`` for graphs not read from label folders.
     """
 
     symbols: list[str]
@@ -65,6 +67,7 @@ class StructureGraph:
     name: str = ""
     baseline_ha: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+    source: tuple[int, str] | None = None
 
     @property
     def natoms(self) -> int:

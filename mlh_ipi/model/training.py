@@ -19,7 +19,8 @@ BENCHMARKS.md §4c). The reported metric is the (unweighted) H MAE (meV) whateve
 ReduceLROnPlateau on the validation MAE, early stopping, a checkpoint every
 epoch (atomic; ``checkpoint.pt`` = last with optimizer state for ``--resume``,
 ``best.pt`` = best validation MAE), deterministic seeds. Data are split 8:1:1
-with ``split_seed`` (shared by committee members; model seeds differ).
+with ``split_seed`` (shared by committee members; model seeds differ). A resumed run
+keeps the label files it started with (recorded in the checkpoint), even if its folders grew.
 
 Config (TOML; every key optional except ``data.folders``)::
 
@@ -263,14 +264,52 @@ class Trainer:
             cache = Path(config.baseline_cache) if config.baseline_cache else Path(config.output) / "baseline_h0"
             subtract_harris_baseline(graphs, self.settings, cache_dir=cache, progress=config.progress,
                                      keep=config.eigenvalue_weight > 0)
+        self._use_graphs(graphs)
+        self._eig_cache: dict[int, tuple] = {}      # id(graph) -> eigenvalue-term targets
+        self._weight_cache: dict[int, torch.Tensor] = {}
+
+    def _use_graphs(self, graphs: list[StructureGraph]) -> None:
+        """Train on ``graphs``, split by the config's fractions and seed."""
         self.graphs = graphs
-        tr, va, te = split_indices(len(graphs), config.split, config.split_seed)
+        tr, va, te = split_indices(len(graphs), self.config.split, self.config.split_seed)
         self.split = {"train": tr.tolist(), "val": va.tolist(), "test": te.tolist()}
         self.train_graphs = [graphs[k] for k in tr]
         self.val_graphs = [graphs[k] for k in va]
         self.test_graphs = [graphs[k] for k in te]
-        self._eig_cache: dict[int, tuple] = {}      # id(graph) -> eigenvalue-term targets
-        self._weight_cache: dict[int, torch.Tensor] = {}
+
+    def _keep_labels_of_run(self, ckpt: dict) -> None:
+        """A resumed run trains on the labels it started with.
+
+        Label folders can grow while a run is interrupted (an active-learning round reads folders
+        that another job still fills). The labels added since are left for the next run, with a
+        warning, instead of changing the split under a half-trained model. A label of the run that
+        has gone is an error. Checkpoints from before ``label_files`` was recorded resume when the
+        run's labels are the first ones found, in the same order (files appended to the last folder).
+        """
+        tr = ckpt["training"]
+        n_run = sum(len(v) for v in tr["split"].values())
+        recorded = tr.get("label_files")
+        if recorded is not None:
+            by_source = {g.source: g for g in self.graphs}
+            gone = [tuple(src) for src in recorded if tuple(src) not in by_source]
+            if gone:
+                k, name = gone[0]
+                raise ValueError(f"cannot resume {self.output}: {len(gone)} label file(s) of this run are gone, "
+                                 f"e.g. {name} in {self.config.folders[k]}")
+            graphs = [by_source[tuple(src)] for src in recorded]
+        else:
+            names: list[str | None] = [None] * n_run
+            for part, idx in tr["split"].items():
+                for i, name in zip(idx, ckpt["metrics"]["names"][part]):
+                    names[i] = name
+            if [g.name for g in self.graphs[:n_run]] != names:
+                raise ValueError("cannot resume: the data split changed (label folders or split settings differ)")
+            graphs = self.graphs[:n_run]
+        if len(graphs) < len(self.graphs):
+            log.warning("%s: resuming on the %d labels this run started with; %d label file(s) added to its "
+                        "folders since are left for a new run", self.output, len(graphs),
+                        len(self.graphs) - len(graphs))
+            self._use_graphs(graphs)
 
     # --- setup -------------------------------------------------------------
     def _fresh_state(self):
@@ -498,7 +537,9 @@ class Trainer:
         training = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                     "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
                     "epoch": self.epoch, "best": self.best, "best_epoch": self.best_epoch,
-                    "bad_epochs": self.bad_epochs, "history": self.history, "split": self.split}
+                    "bad_epochs": self.bad_epochs, "history": self.history, "split": self.split,
+                    "label_files": (None if any(g.source is None for g in self.graphs)
+                                    else [list(g.source) for g in self.graphs])}
         ckpt = checkpoint_dict(self.model, self.settings, self.normalisation, self._metrics(), training)
         save_checkpoint(self.output / CHECKPOINT, ckpt)
         if best:
@@ -512,7 +553,9 @@ class Trainer:
         self.output.mkdir(parents=True, exist_ok=True)
         last = self.output / CHECKPOINT
         if resume and last.exists():
-            self._resume_state(read_checkpoint(last))
+            ckpt = read_checkpoint(last)
+            self._keep_labels_of_run(ckpt)
+            self._resume_state(ckpt)
             log.info("resuming %s at epoch %d", self.output, self.epoch)
         else:
             if resume:
