@@ -164,7 +164,6 @@ def test_baseline_model_serves_forces_that_are_minus_the_energy_gradient(baselin
 
 def test_baseline_errors_are_clear():
     from mlh_ipi.model.network import ModelConfig
-    from mlh_ipi.model.training import TrainConfig
 
     with pytest.raises(ValueError, match="unknown Hamiltonian baseline 'atoms'"):
         ModelConfig(baseline="atoms")
