@@ -294,13 +294,15 @@ class Trainer:
             gone = [tuple(src) for src in recorded if tuple(src) not in by_source]
             if gone:
                 k, name = gone[0]
+                folder = self.config.folders[k] if k < len(self.config.folders) else f"folder #{k}"
                 raise ValueError(f"cannot resume {self.output}: {len(gone)} label file(s) of this run are gone, "
-                                 f"e.g. {name} in {self.config.folders[k]}")
+                                 f"e.g. {name} in {folder} (or the config's label folders changed)")
             graphs = [by_source[tuple(src)] for src in recorded]
         else:
             names: list[str | None] = [None] * n_run
+            stored = ckpt.get("metrics", {}).get("names", {})
             for part, idx in tr["split"].items():
-                for i, name in zip(idx, ckpt["metrics"]["names"][part]):
+                for i, name in zip(idx, stored.get(part, [])):
                     names[i] = name
             if [g.name for g in self.graphs[:n_run]] != names:
                 raise ValueError("cannot resume: the data split changed (label folders or split settings differ)")
