@@ -182,6 +182,9 @@ def main(argv=None) -> int:
     from mlh_ipi.threads import configure_threads
 
     configure_threads(args.threads)
+    missing = [str(p) for p in args.labels if not p.exists()]
+    if missing:
+        logging.getLogger("gaas_md_accuracy").warning("label folders not there (skipped): %s", missing)
     files = collect_label_files([p for p in args.labels if p.exists()])
     cells = set(args.cells)
     scored: dict[str, list[dict]] = {}
