@@ -86,6 +86,45 @@ def test_baseline_model_learns_delta_h_and_predicts_h0_plus_delta(baseline_model
     assert np.mean(errors_model) < 0.5 * np.mean(errors_h0), (errors_model, errors_h0)
 
 
+def test_error_breakdown_reports_the_learnt_correction_of_a_baseline_model(baseline_model, tmp_path):
+    """``benchmarks/h_error_breakdown.py`` on a ΔH model: summed over its parts, the error is the
+    MAE of H_pred - H_DFT and the correction column the MAE of H_DFT - H_0 (meV); H_0 is read from
+    and kept in the cache given."""
+    import importlib.util
+    import sys
+
+    from mlh_ipi.electronic.compare import MEV
+    from mlh_ipi.model.predictor import HamiltonianPredictor
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("h_error_breakdown", root / "benchmarks" / "h_error_breakdown.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+
+    pred = HamiltonianPredictor.load(baseline_model / "best.pt")
+    files = label_files(DATA)
+    cache = tmp_path / "h0"
+    tables = bench.breakdown(pred, files, baseline_cache=cache)
+    assert len(list(cache.glob("*.npy"))) == len(files)
+    err, corr, n = [], [], 0
+    for path in files:
+        lab = read_label(path)
+        h0 = HarrisBaseline(lab.atoms(), lab.settings).hamiltonian_ha()
+        full = pred.predict_gamma(pred.graph(lab.symbols, lab.positions_a, lab.cell_a))
+        err.append(np.abs(full - lab.hamiltonian_ha).sum() * MEV)
+        corr.append(np.abs(lab.hamiltonian_ha - h0).sum() * MEV)
+        n += lab.hamiltonian_ha.size
+    for kind, rows in tables.items():
+        assert sum(r["elements"] for r in rows) == n, kind
+        # the cache keeps H_0 in float32 (~1e-7 Ha): agreement to that rounding
+        assert sum(r["mae_mev"] * r["elements"] for r in rows) == pytest.approx(sum(err), rel=1e-3)
+        assert sum(r["mae_correction_mev"] * r["elements"] for r in rows) == pytest.approx(sum(corr), rel=1e-3)
+        for r in rows:
+            assert r["captured_pct"] == pytest.approx(100 * (1 - r["mae_mev"] / r["mae_correction_mev"]))
+    assert "captured (%)" in bench.markdown(tables)
+
+
 def test_eigenvalue_term_of_a_baseline_model_sees_h0_plus_delta(baseline_model, tmp_path):
     """With a baseline the network's target is ΔH, but the eigenvalue term compares the
     eigenvalues of H_0 + ΔH_pred with those of the label's H: fed the exact ΔH it sees no error,

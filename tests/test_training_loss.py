@@ -75,6 +75,39 @@ def test_init_from_continues_from_earlier_weights(tmp_path):
         train(wrong)
 
 
+def test_init_from_with_another_cutoff_h_keeps_every_weight_when_asked(tmp_path):
+    """``init_cutoff_h_change``: a model with a shorter pair cutoff starts from all weights of a
+    longer-range one; only the pair radial basis (Bessel frequencies pi n / r_H) and the pair count
+    follow the new cutoff, and the model trains on. cutoff_mp must still match."""
+    import math
+
+    from mlh_ipi.model.checkpoint import load_model
+
+    torch.set_num_threads(1)
+    base = dict(folders=(str(DATA),), batch_size=2, progress=False, split=(1.0, 0.0, 0.0))
+    train(TrainConfig(**base, model=TINY, output=str(tmp_path / "a"), epochs=2, lr=1e-2))
+    old, old_ckpt = load_model(tmp_path / "a" / "best.pt")
+    shorter = ModelConfig(**{**TINY.to_dict(), "cutoff_h": 3.5})
+    summary = train(TrainConfig(**base, model=shorter, output=str(tmp_path / "b"), epochs=2, lr=1e-12,
+                                init_from=str(tmp_path / "a" / "best.pt"), init_cutoff_h_change=True))
+    new, new_ckpt = load_model(tmp_path / "b" / "best.pt")
+    assert new.config.cutoff_h == 3.5 and new_ckpt["model_config"]["cutoff_h"] == 3.5
+    assert new.config.avg_num_pairs < old.config.avg_num_pairs
+    old_params, new_params = dict(old.named_parameters()), dict(new.named_parameters())
+    assert old_params.keys() == new_params.keys()
+    for name, p in old_params.items():  # lr 1e-12: the weights are the old ones
+        torch.testing.assert_close(new_params[name], p, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(new.radial_h.basis.freq[0].double(), torch.tensor(math.pi / 3.5, dtype=torch.float64))
+    assert math.isfinite(summary["train_mae_mev"])
+    other_mp = ModelConfig(**{**TINY.to_dict(), "cutoff_h": 3.5, "cutoff_mp": 2.5})
+    with pytest.raises(ValueError, match="cutoffs"):
+        train(TrainConfig(**base, model=other_mp, output=str(tmp_path / "c"), epochs=1,
+                          init_from=str(tmp_path / "a" / "best.pt"), init_cutoff_h_change=True))
+    with pytest.raises(ValueError, match="init_cutoff_h_change"):
+        train(TrainConfig(**base, model=shorter, output=str(tmp_path / "d"), epochs=1,
+                          init_from=str(tmp_path / "a" / "best.pt")))
+
+
 def test_block_weights_mark_onsite_and_near_pairs():
     """On-site elements get onsite_weight, elements of pairs closer than the cutoff near_weight, the rest 1."""
     import numpy as np

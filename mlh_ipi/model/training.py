@@ -55,6 +55,7 @@ Config (TOML; every key optional except ``data.folders``)::
     near_cutoff_a = 2.0          # Angstrom, minimum-image distance (2.0 = the Si-O bonds of SiO2)
     lbfgs_steps = 0              # > 0: full-batch L-BFGS polish of the best weights afterwards
     init_from = ""               # start from these weights (best.pt of an earlier run)
+    init_cutoff_h_change = false # true: init_from may have another cutoff_h (the pair stage relearns)
     baseline_cache = ""          # folder of cached Harris H_0 per label (default OUTPUT/baseline_h0)
     dtype = "float32"
 
@@ -63,6 +64,11 @@ labels, an active-learning round): the network, its normalisation and its
 ``[model]`` settings come from that checkpoint (the config's cutoffs must match
 it, and its basis layout and DFT settings must match the labels); optimizer,
 schedule and epochs start afresh. Unlike ``--resume`` the data split may differ.
+``init_cutoff_h_change = true`` lets the config's ``cutoff_h`` differ from the
+checkpoint's: no weight depends on it, so every weight is kept, the pair stage's
+radial basis and envelope follow the new cutoff and ``avg_num_pairs`` is re-counted
+on the training graphs; the pair stage then relearns its distance dependence.
+``cutoff_mp`` must still match (the node features would change meaning).
 
 After the first-order phase, ``lbfgs_steps > 0`` refines the best weights by
 full-batch L-BFGS (strong-Wolfe line search) on the training-set mean squared
@@ -134,6 +140,7 @@ class TrainConfig:
     near_cutoff_a: float = 2.0
     lbfgs_steps: int = 0
     init_from: str = ""
+    init_cutoff_h_change: bool = False
     baseline_cache: str = ""
     grad_clip: float = 100.0
     dtype: str = "float32"
@@ -337,10 +344,14 @@ class Trainer:
         check_layout(OrbitalLayout.from_dict(ckpt["layout"]), self.layout, what=f"init_from {path}")
         check_compatible(DFTSettings.from_dict(ckpt["settings"]), self.settings, what=f"init_from {path}")
         old = ModelConfig.from_dict(stored_model_config(ckpt))
-        if (old.cutoff_h, old.cutoff_mp) != (self.config.model.cutoff_h, self.config.model.cutoff_mp):
+        new_h = self.config.model.cutoff_h
+        h_moves = old.cutoff_h != new_h and self.config.init_cutoff_h_change
+        if old.cutoff_mp != self.config.model.cutoff_mp or (old.cutoff_h != new_h and not h_moves):
             raise ValueError(f"init_from {path}: model cutoffs (cutoff_h, cutoff_mp) = "
                              f"{(old.cutoff_h, old.cutoff_mp)} but this config has "
-                             f"{(self.config.model.cutoff_h, self.config.model.cutoff_mp)}")
+                             f"{(new_h, self.config.model.cutoff_mp)}"
+                             + ("" if old.cutoff_mp != self.config.model.cutoff_mp else
+                                " (init_cutoff_h_change = true starts a model with another cutoff_h from it)"))
         if old.baseline != self.config.model.baseline:
             raise ValueError(f"init_from {path}: the model learned with baseline {old.baseline!r}, "
                              f"this config has {self.config.model.baseline!r}")
@@ -349,7 +360,21 @@ class Trainer:
             log.info("init_from %s: message switch width %.2f -> %.2f A", path, old.mp_switch_width, width)
             ckpt = {**ckpt, "model_config": {**stored_model_config(ckpt), "mp_switch_width": width}}
         log.info("initial weights from %s", path)
-        return model_from_checkpoint(ckpt, self.dtype), ckpt["normalisation"]
+        if not h_moves:
+            return model_from_checkpoint(ckpt, self.dtype), ckpt["normalisation"]
+        pairs = average_num_pairs(self.train_graphs)
+        log.info("init_from %s: cutoff_h %.2f -> %.2f A (avg pairs per atom %.1f -> %.1f); the pair stage relearns",
+                 path, old.cutoff_h, new_h, old.avg_num_pairs, pairs)
+        config = ModelConfig.from_dict({**stored_model_config(ckpt), "cutoff_h": new_h, "avg_num_pairs": pairs})
+        model = HamiltonianModel(config, OrbitalLayout.from_dict(ckpt["layout"]))
+        # no parameter depends on cutoff_h; only the Bessel frequencies of the pair radial basis do
+        fresh = {k for k in model.state_dict() if k.startswith("radial_h.")}
+        missing, unexpected = model.load_state_dict(
+            {k: v for k, v in ckpt["state_dict"].items() if k not in fresh}, strict=False)
+        if set(missing) != fresh or unexpected:
+            raise ValueError(f"init_from {path}: weights do not fit the new cutoff_h model "
+                             f"(missing {sorted(set(missing) - fresh)}, unexpected {sorted(unexpected)})")
+        return model.to(self.dtype), ckpt["normalisation"]
 
     def _make_optim(self):
         cfg = self.config
