@@ -122,3 +122,28 @@ def test_matched_errors_read_the_predicted_eigenvalues_of_the_states_dft_classif
     moved = compare_hamiltonians(h_moved, h_dft, np.eye(n), off, n, defect_atoms=[imp - 1, imp, imp + 1])
     assert moved.gap_error_matched_mev == pytest.approx(0.0, abs=1e-6)
     assert moved.defect_level_error_matched_mev == pytest.approx(shift * HARTREE * 1000, rel=1e-6)
+
+
+def test_uniform_shift_counts_in_the_eigenvalue_mae_but_not_in_its_aligned_form():
+    """H_DFT + c S: every eigenvalue is off by c (the plain eigenvalue MAE says c), while the
+    eigenvalue MAE after removing the best uniform shift, the gap and the H MAE without it are zero."""
+    from mlh_ipi.electronic.compare import compare_hamiltonians
+
+    n, imp = 40, 17
+    pairs, blocks, off = _tight_binding_chain(n=n, impurity=imp, impurity_onsite=0.02)
+    h_dft = assemble(pairs, blocks, off)
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(n, n)) * 0.02
+    s = np.eye(n) + 0.5 * (a + a.T) * (np.abs(np.subtract.outer(np.arange(n), np.arange(n))) == 1)
+    c = 0.004  # Hartree
+    err = compare_hamiltonians(h_dft + c * s, h_dft, s, off, n, defect_atoms=[imp - 1, imp, imp + 1])
+    assert err.eigenvalue_mae_mev == pytest.approx(c * HARTREE * 1000, rel=1e-8)
+    assert err.eigenvalue_mae_shift_aligned_mev == pytest.approx(0.0, abs=1e-8)
+    assert err.gap_error_mev == pytest.approx(0.0, abs=1e-8)
+    # a real error on top: the aligned MAE sees it, without the shift
+    bump = np.zeros((n, n))
+    bump[imp, imp] = 0.002
+    both = compare_hamiltonians(h_dft + c * s + bump, h_dft, s, off, n, defect_atoms=[imp - 1, imp, imp + 1])
+    alone = compare_hamiltonians(h_dft + bump, h_dft, s, off, n, defect_atoms=[imp - 1, imp, imp + 1])
+    assert 0.0 < both.eigenvalue_mae_shift_aligned_mev == pytest.approx(alone.eigenvalue_mae_shift_aligned_mev,
+                                                                          rel=1e-8)

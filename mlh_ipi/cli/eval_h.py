@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     ev = evaluate_labels(model, collect_label_files(args.data), baseline_cache=args.baseline_cache)
     for r in ev.rows:
         print(f"{r['label']}: H MAE {r['h_mae_mev']:.2f} meV ({r['h_mae_aligned_mev']:.2f} shift-aligned), "
-              f"eig MAE {r['eigenvalue_mae_mev']:.1f} meV, gap {r['gap_dft_ev']:.3f} -> {r['gap_pred_ev']:.3f} eV",
+              f"eig MAE {r['eigenvalue_mae_mev']:.1f} meV ({r['eigenvalue_mae_shift_aligned_mev']:.1f} shift-aligned), gap {r['gap_dft_ev']:.3f} -> {r['gap_pred_ev']:.3f} eV",
               flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.out / "errors.csv") as tmp, open(tmp, "w", newline="") as fh:

@@ -40,6 +40,7 @@ class HamiltonianErrors:
     defect_level_error_mev: float | None  # None when the level counts differ or there are none
     gap_error_matched_mev: float | None = None  # predicted gap between DFT's VBM and CBM states - DFT gap
     defect_level_error_matched_mev: float | None = None  # DFT's in-gap states, relative to DFT's VBM state
+    eigenvalue_mae_shift_aligned_mev: float | None = None  # the same states after removing c S (uniform_shift)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +64,7 @@ def compare_hamiltonians(h_pred: np.ndarray, h_dft: np.ndarray, overlap: np.ndar
         level_err = float(np.mean(np.abs(lv_p.above_vbm_ev - lv_d.above_vbm_ev)) * 1000)
     gap_matched, levels_matched = errors_at_dft_states(e_p, e_d, lv_d)
     level_matched = float(np.mean(np.abs(levels_matched)) * 1000) if len(levels_matched) else None
+    shift = uniform_shift(h_pred - h_dft, overlap)  # H - c S has the eigenvalues of H minus c, exactly
     return HamiltonianErrors(
         h_mae_mev=float(diff.mean() * MEV),
         h_max_mev=float(diff.max() * MEV),
@@ -74,6 +76,7 @@ def compare_hamiltonians(h_pred: np.ndarray, h_dft: np.ndarray, overlap: np.ndar
         defect_level_error_mev=level_err,
         gap_error_matched_mev=gap_matched * 1000,
         defect_level_error_matched_mev=level_matched,
+        eigenvalue_mae_shift_aligned_mev=float(np.abs(e_p[sel] - shift - e_d[sel]).mean() * MEV),
     )
 
 
