@@ -9,6 +9,7 @@ wrong type map fails before the first step. Plus the physics-check functions
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -124,6 +125,16 @@ def test_resume_from_restart_continues_the_same_trajectory(gaas_model, tmp_path)
     assert second.start_step == 20 and second.resumed_from.endswith("restart.20")
     (again,) = run_md(script, gaas_model, atoms, [400.0], 40, tmp_path / "split", **kw)
     assert again.skipped  # complete: nothing to do
+    # complete and analysed, then checked out without its (untracked) log.lammps: skipped, not re-read
+    (tmp_path / "copy").mkdir()
+    shutil.copytree(second.folder, tmp_path / "copy" / Path(second.folder).name)
+    copy = tmp_path / "copy" / Path(second.folder).name
+    analysis.analyse_run(copy)
+    (copy / "log.lammps").unlink()
+    before = (copy / "analysis.json").read_bytes()
+    (kept_run,) = run_md(script, gaas_model, atoms, [400.0], 40, tmp_path / "copy",
+                         **{**kw, "analyse": True})
+    assert kept_run.skipped and (copy / "analysis.json").read_bytes() == before
 
     a = analysis.read_thermo(Path(full.folder) / "log.lammps")
     b = analysis.read_thermo(Path(second.folder) / "log.lammps")

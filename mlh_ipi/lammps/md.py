@@ -193,7 +193,10 @@ def run_md(script: str | Path, model_paths: str | Path | Sequence[str | Path], s
         result = _run_temperature(setup, run_part, fix_id, potential, data, types, temperature,
                                   int(steps), folder, seed, extra, hooks, script, progress)
         results.append(result)
-        if analyse and result.final_step > 0:
+        # a complete run skipped here keeps the analysis it had: its log.lammps is not tracked by
+        # git, so a run folder committed and checked out elsewhere has none to read again
+        if analyse and result.final_step > 0 and not (result.skipped
+                                                      and (folder / "analysis.json").exists()):
             from mlh_ipi.lammps.analysis import analyse_run
 
             analyse_run(folder)
