@@ -192,3 +192,37 @@ def test_existing_label_folders_join_every_training_set(al_run):
     cfg = replace(cfg, initial=replace(cfg.initial, labels=("al/labels/round_001",)))
     dirs = _training_dirs(cfg, tmp / "al", 0)
     assert dirs == [tmp / "al" / "labels" / "initial", (tmp / "al" / "labels" / "round_001").resolve()]
+
+
+def test_excluded_pool_frames_are_never_selected(al_run, tmp_path):
+    """``selection.exclude`` (frames another check holds out) leaves the scoring pool; the rest of
+    the selection is unchanged, and an index outside the pool is a clear error."""
+    from dataclasses import replace
+
+    from mlh_ipi.workflows.al_mlh import _pool as read_pool
+    from mlh_ipi.workflows.al_mlh import _Stages
+
+    tmp, first = al_run
+    cfg = _config(tmp, max_rounds=1)
+    pool = read_pool(cfg)
+    committee = Committee.load(tmp / "al" / "round_000" / "committee")
+    base = {"test": first["test"], "initial": first["initial"]}
+
+    state = {**base, "selected": {}}
+    stats = _Stages(cfg, tmp_path / "plain", False, state, pool).select(0, committee)
+    picked = state["selected"]["1"]
+    assert sorted(picked) == sorted(first["selected"]["1"]) and stats["pool_unlabelled"] == 6
+
+    held = replace(cfg, selection=replace(cfg.selection, exclude=tuple(picked)))
+    state = {**base, "selected": {}}
+    stats = _Stages(held, tmp_path / "held", False, state, pool).select(0, committee)
+    assert len(state["selected"]["1"]) == 2 and not set(state["selected"]["1"]) & set(picked)
+    assert stats["pool_unlabelled"] == 4
+    rows = (tmp_path / "held" / "round_000" / "uncertainty.csv").read_text().splitlines()[1:]
+    assert {int(r.split(",")[0]) for r in rows}.isdisjoint(picked)
+
+    assert "selection.exclude" in resumable_changes(tmp / "al")
+    with pytest.raises(ValueError, match="outside the pool"):
+        run_active_learning(replace(cfg, selection=replace(cfg.selection, exclude=(99,))), progress=False)
+    assert config_from_dict({**cfg.to_dict(), "selection": {"exclude": [3, 4]}},
+                            base_dir=tmp).selection.exclude == (3, 4)

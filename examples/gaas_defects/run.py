@@ -200,6 +200,19 @@ def stage_pool(work: Path, args, mace_model: Path) -> Path:
     return out
 
 
+def _held_out_pool_indices(files: list[Path]) -> list[int]:
+    """``info["pool_index"]`` of every frame in ``files`` (frames of the pool kept for another check)."""
+    from ase.io import read
+
+    out = set()
+    for f in files:
+        for at in read(f, ":"):
+            if "pool_index" not in at.info:
+                raise ValueError(f"{f}: a frame without info['pool_index']; --al-hold-out takes pool frames")
+            out.add(int(at.info["pool_index"]))
+    return sorted(out)
+
+
 def al_config(work: Path, args) -> dict:
     return {
         "workdir": "al", "pool": "pool.extxyz", "group_keys": ["defect", "temperature_K"],
@@ -207,7 +220,8 @@ def al_config(work: Path, args) -> dict:
         "initial": {"count": args.initial, "r_max": 6.0, "bin_width": 0.1, "smearing": 0.1, "seed": 0,
                     "labels": [str(p) for p in _mace_labels(args)]},
         "test": {"count": args.test, "seed": 1000},
-        "selection": {"per_round": args.per_round, "threshold_ev": 0.0},
+        "selection": {"per_round": args.per_round, "threshold_ev": 0.0,
+                      "exclude": _held_out_pool_indices(args.al_hold_out)},
         "dft": dft_settings(args).to_dict(),
         "model": {"cutoff_h": 6.0, "cutoff_mp": 4.0, "num_layers": 2, "num_basis": 8, "radial_hidden": 32,
                   **({"baseline": "harris"} if args.mlh_baseline == "harris" else {})},
@@ -535,6 +549,9 @@ def main(argv=None) -> int:
     p.add_argument("--test", type=int, default=6, help="held-out test structures")
     p.add_argument("--initial", type=int, default=12, help="k-means initial training structures")
     p.add_argument("--per-round", type=int, default=6, help="new labels per AL round")
+    p.add_argument("--al-hold-out", type=Path, nargs="*", default=[],
+                   help="extxyz files of pool frames (info['pool_index']) that the MLH AL must never "
+                        "select, e.g. benchmarks/results/gaas_md_check/frames.extxyz")
     p.add_argument("--al-rounds", type=int, default=2, help="AL rounds after round 0")
     p.add_argument("--epochs", type=int, default=60, help="MLH training epochs per member")
     p.add_argument("--mlh-baseline", choices=("none", "harris"), default="none",

@@ -22,7 +22,8 @@ temperatures, ``atoms.info`` carrying the group keys, by default ``defect`` and
    H MAE, host-like gap MAE, :func:`mlh_ipi.evaluation.evaluate_labels`) into
    ``learning_curve.csv``/``.png``;
 3. stop if r == ``max_rounds``;
-4. **score**: committee uncertainty of every unlabelled pool structure =
+4. **score**: committee uncertainty of every unlabelled pool structure (less
+   ``selection.exclude``, frames held out for another check) =
    max over H^Gamma elements of the std over members (eV,
    :func:`committee_uncertainty`), written to ``round_RRR/uncertainty.csv``;
 5. **select**: ``selection.per_round`` structures **balanced across groups**
@@ -72,7 +73,7 @@ from mlh_ipi.workflows.toml_config import read_toml
 log = logging.getLogger(__name__)
 
 STATE, CONFIG, CURVE = common.STATE, common.CONFIG, common.CURVE
-RESUMABLE_CHANGES = ("max_rounds", "compact_labels")
+RESUMABLE_CHANGES = ("max_rounds", "compact_labels", "selection.exclude")
 # The model, its training and the extra training-label folders may still change while no
 # committee has been trained: the labels made so far (test set, initial set) do not depend on them.
 UNTRAINED_CHANGES = ("model", "training", "initial.labels")
@@ -228,10 +229,14 @@ class TestConfig:
 
 @dataclass(frozen=True)
 class SelectionConfig:
-    """``per_round`` new labels per round, balanced over groups, above ``threshold_ev`` (eV)."""
+    """``per_round`` new labels per round, balanced over groups, above ``threshold_ev`` (eV).
+
+    ``exclude``: pool indices never selected, e.g. frames an outside accuracy check keeps
+    held out (they stay out of every later round's training set). It may change on resume."""
 
     per_round: int = 6
     threshold_ev: float = 0.005
+    exclude: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -292,6 +297,8 @@ def config_from_dict(d: Mapping[str, Any], base_dir: str | Path = ".") -> ALMLHC
             sec = dict(d[name])
             if "labels" in sec:
                 sec["labels"] = tuple(sec["labels"])
+            if "exclude" in sec:
+                sec["exclude"] = tuple(int(i) for i in sec["exclude"])
             d[name] = from_mapping(cls, sec, f"[{name}] key")
     if "dft" in d:
         d["dft"] = DFTSettings.from_dict(d["dft"])
@@ -433,7 +440,8 @@ class _Stages(RoundStages):
         state = self.state
         used = set(state["test"]) | set(state["initial"])
         used |= {i for v in state["selected"].values() for i in v}
-        unlabelled = [i for i in range(len(self.pool)) if i not in used]
+        held_out = set(self.cfg.selection.exclude)
+        unlabelled = [i for i in range(len(self.pool)) if i not in used and i not in held_out]
         picked, stats = _score_and_select(self.cfg, self.work, r, committee, self.pool, unlabelled,
                                           self.progress)
         state["selected"][str(r + 1)] = picked
@@ -456,8 +464,11 @@ def resumable_changes(work: Path) -> tuple[str, ...]:
 
 def run_active_learning(cfg: ALMLHConfig, progress: bool = True) -> dict:
     """Run (or resume) the loop; return the final state (``history``: one dict per round)."""
-    work, state = common.start_run(cfg, resumable_changes(cfg.work), selected={})
     pool = _pool(cfg)
+    bad = [i for i in cfg.selection.exclude if not 0 <= i < len(pool)]
+    if bad:
+        raise ValueError(f"[selection] exclude: pool indices {bad} outside the pool's 0..{len(pool) - 1}")
+    work, state = common.start_run(cfg, resumable_changes(cfg.work), selected={})
     groups = [group_of(a, cfg.group_keys) for a in pool]
 
     if "test" not in state:
