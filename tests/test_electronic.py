@@ -147,3 +147,32 @@ def test_uniform_shift_counts_in_the_eigenvalue_mae_but_not_in_its_aligned_form(
     alone = compare_hamiltonians(h_dft + bump, h_dft, s, off, n, defect_atoms=[imp - 1, imp, imp + 1])
     assert 0.0 < both.eigenvalue_mae_shift_aligned_mev == pytest.approx(alone.eigenvalue_mae_shift_aligned_mev,
                                                                           rel=1e-8)
+
+
+
+def test_band_structure_of_a_two_site_chain_is_the_analytic_dimer_band():
+    """Two s sites per cell, bonded along y (on-site -+Delta/2, intra- and inter-cell hopping t1, t2,
+    S = 1): E(k) = +-sqrt(Delta^2/4 + t1^2 + t2^2 + 2 t1 t2 cos(2 pi k_y)) along Gamma-X of a cubic
+    cell (ASE's X = (0, 1/2, 0)); the path's Gamma point is the Gamma matrix's spectrum."""
+    from mlh_ipi.electronic.bands import band_structure
+
+    delta, t1, t2 = 0.2, 0.05, 0.03  # Hartree
+    pairs = np.array([(0, 0, 0, 0, 0), (1, 1, 0, 0, 0), (0, 1, 0, 0, 0), (1, 0, 0, 0, 0),
+                      (1, 0, 0, 1, 0), (0, 1, 0, -1, 0)])
+    blocks = [np.array([[-delta / 2]]), np.array([[delta / 2]])] + [np.array([[-t1]])] * 2 \
+        + [np.array([[-t2]])] * 2
+    off = np.arange(3)
+    bs = band_structure(np.eye(3) * 4.0, pairs, blocks, pairs[:2], [np.eye(1)] * 2, off, nelectron=2,
+                        path="GX", npoints=25)
+    assert bs.special_labels == ["G", "X"] and len(bs.x) == 25
+    np.testing.assert_allclose(bs.kpts_frac[-1], [0, 0.5, 0])
+    analytic = np.sqrt(delta ** 2 / 4 + t1 ** 2 + t2 ** 2
+                       + 2 * t1 * t2 * np.cos(2 * np.pi * bs.kpts_frac[:, 1])) * HARTREE
+    np.testing.assert_allclose(bs.energies_ev[:, 1], analytic, rtol=1e-12)
+    np.testing.assert_allclose(bs.energies_ev[:, 0], -analytic, rtol=1e-12)
+    np.testing.assert_allclose(bs.energies_ev[0], np.linalg.eigvalsh(assemble(pairs, blocks, off)) * HARTREE,
+                               atol=1e-12)
+    # one filled band: the gap is direct at X, where the two hoppings cancel most
+    edges = bs.edges()
+    gap_x = 2 * np.sqrt(delta ** 2 / 4 + (t1 - t2) ** 2) * HARTREE
+    assert edges.gap_ev == pytest.approx(gap_x, rel=1e-12) and edges.vbm_ev == pytest.approx(-gap_x / 2)

@@ -22,6 +22,7 @@ class BandStructure:
     nelectron: int
 
     def edges(self):
+        """VBM, CBM and gap over the whole path (eV), closed-shell filling of ``nelectron``."""
         return band_edges(self.energies_ev / HARTREE, self.nelectron)
 
 
