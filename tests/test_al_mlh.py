@@ -226,3 +226,34 @@ def test_excluded_pool_frames_are_never_selected(al_run, tmp_path):
         run_active_learning(replace(cfg, selection=replace(cfg.selection, exclude=(99,))), progress=False)
     assert config_from_dict({**cfg.to_dict(), "selection": {"exclude": [3, 4]}},
                             base_dir=tmp).selection.exclude == (3, 4)
+
+
+def test_warm_start_continues_each_member_from_its_own_previous_round(al_run, tmp_path):
+    """``warm_start``: round 1's member k starts from round 0's member k (its weights, not fresh ones),
+    so the members stay distinct; without round 0's models it is a clear error."""
+    import shutil
+    from dataclasses import replace
+
+    from mlh_ipi.workflows.al_mlh import _train
+
+    tmp, _ = al_run
+    work = tmp_path / "al"
+    shutil.copytree(tmp / "al", work)
+    shutil.rmtree(work / "round_001" / "committee")
+    cfg = replace(_config(tmp, max_rounds=1), warm_start=True, training={
+        **_config(tmp, max_rounds=1).training, "epochs": 1, "lr": 1e-9})
+    out = _train(cfg, work, 1, progress=False)
+    before = [torch.load(work / "round_000" / "committee" / m / "best.pt", weights_only=False)["state_dict"]
+              for m in ("member_00", "member_01")]
+    after = [torch.load(out / m / "best.pt", weights_only=False)["state_dict"] for m in ("member_00", "member_01")]
+    for k in range(2):
+        metrics = json.loads((out / f"member_{k:02d}" / "metrics.json").read_text())
+        assert metrics["train_config"]["init_from"].endswith(f"round_000/committee/member_{k:02d}/best.pt")
+        for name, w in before[k].items():  # lr ~ 0: one epoch leaves the inherited weights in place
+            assert torch.allclose(after[k][name], w, atol=1e-6), name
+    assert any(not torch.allclose(before[0][n], before[1][n]) for n in before[0])  # distinct lineages
+    assert "warm_start" in resumable_changes(work)
+    shutil.rmtree(work / "round_000" / "committee" / "member_01")
+    shutil.rmtree(out)
+    with pytest.raises(FileNotFoundError, match="warm_start"):
+        _train(cfg, work, 1, progress=False)

@@ -216,7 +216,7 @@ def _held_out_pool_indices(files: list[Path]) -> list[int]:
 def al_config(work: Path, args) -> dict:
     return {
         "workdir": "al", "pool": "pool.extxyz", "group_keys": ["defect", "temperature_K"],
-        "committee": 2, "max_rounds": args.al_rounds,
+        "committee": 2, "max_rounds": args.al_rounds, "warm_start": args.mlh_warm_start,
         "initial": {"count": args.initial, "r_max": 6.0, "bin_width": 0.1, "smearing": 0.1, "seed": 0,
                     "labels": [str(p) for p in _mace_labels(args)]},
         "test": {"count": args.test, "seed": 1000},
@@ -549,6 +549,9 @@ def main(argv=None) -> int:
     p.add_argument("--test", type=int, default=6, help="held-out test structures")
     p.add_argument("--initial", type=int, default=12, help="k-means initial training structures")
     p.add_argument("--per-round", type=int, default=6, help="new labels per AL round")
+    p.add_argument("--mlh-warm-start", action="store_true",
+                   help="MLH AL rounds after round 0 continue each committee member from its previous "
+                        "round instead of training afresh (may be switched on while the AL runs)")
     p.add_argument("--al-hold-out", type=Path, nargs="*", default=[],
                    help="extxyz files of pool frames (info['pool_index']) that the MLH AL must never "
                         "select, e.g. benchmarks/results/gaas_md_check/frames.extxyz")

@@ -17,7 +17,8 @@ temperatures, ``atoms.info`` carrying the group keys, by default ``defect`` and
    picked (:func:`kmeans_pick`).
 1. **train**: a committee of ``committee`` models (seeds ``training.seed + k``)
    on every label so far (:func:`mlh_ipi.model.training.train_committee`; each
-   round trains afresh, an interrupted round resumes from its checkpoints);
+   round trains afresh, or with ``warm_start`` rounds r > 0 continue member k of
+   round r - 1; an interrupted round resumes from its checkpoints);
 2. **evaluate**: committee mean vs the test labels (H^Gamma MAE, shift-aligned
    H MAE, host-like gap MAE, :func:`mlh_ipi.evaluation.evaluate_labels`) into
    ``learning_curve.csv``/``.png``;
@@ -36,7 +37,8 @@ temperatures, ``atoms.info`` carrying the group keys, by default ``defect`` and
 Resume: ``state.json`` (atomic) records the held-out, initial and per-round
 selected pool indices, the round and its finished stages; rerunning continues
 where it stopped. ``config.json`` keeps the configuration; a rerun with another
-configuration is an error except for ``max_rounds`` (raise it to extend).
+configuration is an error except for ``max_rounds`` (raise it to extend),
+``compact_labels``, ``selection.exclude`` and ``warm_start``.
 
 Folder layout::
 
@@ -63,7 +65,7 @@ from mlh_ipi.atomic_io import save_npz, write_json, write_text
 from mlh_ipi.data.labelfile import label_files
 from mlh_ipi.dft.settings import DFTSettings
 from mlh_ipi.model.network import ModelConfig
-from mlh_ipi.model.training import TrainConfig, member_dir, train_committee
+from mlh_ipi.model.training import TrainConfig, member_dir, train, train_committee
 from mlh_ipi.strict import from_mapping
 from mlh_ipi.units import HARTREE
 from mlh_ipi.workflows import al_common as common
@@ -73,7 +75,7 @@ from mlh_ipi.workflows.toml_config import read_toml
 log = logging.getLogger(__name__)
 
 STATE, CONFIG, CURVE = common.STATE, common.CONFIG, common.CURVE
-RESUMABLE_CHANGES = ("max_rounds", "compact_labels", "selection.exclude")
+RESUMABLE_CHANGES = ("max_rounds", "compact_labels", "selection.exclude", "warm_start")
 # The model, its training and the extra training-label folders may still change while no
 # committee has been trained: the labels made so far (test set, initial set) do not depend on them.
 UNTRAINED_CHANGES = ("model", "training", "initial.labels")
@@ -249,6 +251,9 @@ class ALMLHConfig(WorkdirPaths):
     committee: int = 2
     max_rounds: int = 3
     compact_labels: bool = False  # label files keep E, F and H only (~10x smaller; data/labelfile.py)
+    # rounds r > 0: member k starts from round r-1's member k (its best.pt) instead of from scratch;
+    # each member keeps its own lineage, so the committee keeps the spread of its random starts
+    warm_start: bool = False
     initial: InitialConfig = field(default_factory=InitialConfig)
     test: TestConfig = field(default_factory=TestConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
@@ -357,8 +362,16 @@ def _train(cfg: ALMLHConfig, work: Path, r: int, progress: bool) -> Path:
     out = round_dir(work, r) / "committee"
     tc = cfg.train_config(out, _training_dirs(cfg, work, r)).with_(progress=progress)
     done = all((out / member_dir(k) / "metrics.json").exists() for k in range(cfg.committee))
-    if not done:
+    if done:
+        return out
+    if not (cfg.warm_start and r > 0):
         train_committee(tc, cfg.committee, resume=True)
+        return out
+    for k in range(cfg.committee):
+        start = round_dir(work, r - 1) / "committee" / member_dir(k) / "best.pt"
+        if not start.exists():
+            raise FileNotFoundError(f"warm_start: round {r - 1} has no {start} to start member {k} from")
+        train(tc.with_(seed=tc.seed + k, init_from=str(start)), resume=True, output=out / member_dir(k))
     return out
 
 
