@@ -34,9 +34,10 @@ Work folders (default ``--out``/``work``, tracked in git like the formation stud
 because fresh checkouts drop ignored files and this run spans sessions): ``al/``
 (the AL run, compact labels), and per final model ``check_round_RRR/`` (``md/``,
 ``snapshots.extxyz``, ``labels/``), so a model from a later AL round never mixes
-with snapshots of an earlier one. Its ``.gitignore`` leaves out MACE checkpoints,
-logs and compiled models (an unfinished training restarts; a finished one keeps
-its ``mace.model``).
+with snapshots of an earlier one. Its ``.gitignore`` leaves out MACE logs and
+compiled models; the latest training checkpoint of each member is tracked, so an
+unfinished training resumes in a fresh checkout (a finished one keeps its
+``mace.model``).
 
 Two processes may label one folder (``--stages label --label-order reversed`` in
 the second): each structure is claimed before it is computed, none is computed
