@@ -59,3 +59,17 @@ def test_the_verdict_needs_every_temperature_within_target_and_ten_snapshots_eac
 
     few = [r for r in good if not (r["temperature_K"] == 500.0 and r["kind"] == "pristine")]
     assert "per temperature: no" in bench.tables("m", bench.score_rows(few, {"pristine", "As_i"}))
+
+
+def test_level_snapshot_steps_are_on_the_dump_stride_after_equilibration():
+    spec = importlib.util.spec_from_file_location("gaas_level_snapshots",
+                                                  ROOT / "benchmarks" / "gaas_level_snapshots.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    steps = mod.snapshot_steps(1000, 400, 7, 10)
+    assert steps == sorted(set(steps)) and len(steps) == 7
+    assert steps[0] > 400 and steps[-1] == 1000 and all(s % 10 == 0 for s in steps)
+    with pytest.raises(ValueError, match="do not fit"):
+        mod.snapshot_steps(1000, 950, 7, 10)
+    with pytest.raises(ValueError, match="skip < steps"):
+        mod.snapshot_steps(400, 400, 3, 10)
