@@ -54,7 +54,7 @@ def main(argv=None) -> Path:
     from ase.io import write
 
     from mlh_ipi.atomic_io import atomic_path
-    from mlh_ipi.lammps.analysis import frame_atoms, read_dump
+    from mlh_ipi.lammps.analysis import dump_atoms
     from mlh_ipi.lammps.md import run_md
     from mlh_ipi.structures.gaas import gaas_defect
 
@@ -85,9 +85,8 @@ def main(argv=None) -> Path:
            analyse=False, variables={"dump_every": args.every, "thermo_every": 50})
     frames = []
     for t in args.temperatures:
-        by_step = {f.step: f for f in read_dump(md / f"T{t:g}K" / "traj.lammpstrj")}
-        for s in steps:
-            at = frame_atoms(by_step[s], cell.get_chemical_symbols())
+        for s, at in zip(steps, dump_atoms(md / f"T{t:g}K" / "traj.lammpstrj", cell.get_chemical_symbols(),
+                                           steps=steps)):
             at.info.pop("step", None)
             at.info.update({"defect": args.cell, "temperature_K": float(t), "md_step": s, "md_seed": args.seed})
             frames.append(at)

@@ -337,3 +337,23 @@ def test_dump_frames_become_atoms_in_id_order(tmp_path):
     np.testing.assert_allclose(at.positions, [[0.5, 0, 0], [1.0, 0, 0], [1.0, 1.0, 1.0]])  # 6.0 wrapped
     with pytest.raises(ValueError, match="do not fit"):
         analysis.frame_atoms(frame, ["Ga", "As"])
+
+
+def test_dump_atoms_picks_steps_or_evenly_spaced_frames(tmp_path):
+    """``dump_atoms``: frames by MD step (in the asked order) or ``count`` evenly spaced after a
+    step; a missing step or too few frames is a clear error."""
+    path = tmp_path / "traj.lammpstrj"
+    path.write_text("".join(
+        f"ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n1\nITEM: BOX BOUNDS pp pp pp\n"
+        f"0 5\n0 5\n0 5\nITEM: ATOMS id type x y z\n1 1 {0.1 * k} 0 0\n"
+        for k, step in enumerate(range(0, 110, 10))))
+    picked = analysis.dump_atoms(path, ["Ga"], steps=[50, 20])
+    assert [a.info["step"] for a in picked] == [50, 20]
+    assert picked[0].positions[0, 0] == pytest.approx(0.5)
+    spaced = analysis.dump_atoms(path, ["Ga"], first_step=40, count=3)
+    assert [a.info["step"] for a in spaced] == [40, 70, 100]
+    assert len(analysis.dump_atoms(path, ["Ga"])) == 11
+    with pytest.raises(ValueError, match="no dump frame at steps \\[55\\]"):
+        analysis.dump_atoms(path, ["Ga"], steps=[50, 55])
+    with pytest.raises(ValueError, match="run longer MD"):
+        analysis.dump_atoms(path, ["Ga"], first_step=90, count=3)

@@ -149,33 +149,11 @@ def _mace_labels(args) -> list[Path]:
     return sorted(p for p in work.glob("*") if p.is_dir() and p.name != "test")
 
 
-def _frames_from_dump(dump_path: Path, structure, steps: list[int] | None = None,
-                      first_step: int = 0, count: int | None = None) -> list:
-    """Frames of a LAMMPS dump as ``Atoms`` (species from ``structure``, atom ids = its order):
-    the frames at ``steps``, or ``count`` evenly spaced ones from ``first_step`` on."""
-    from mlh_ipi.lammps.analysis import frame_atoms, read_dump
-
-    frames = read_dump(dump_path)
-    if steps is not None:
-        by_step = {f.step: f for f in frames}
-        missing = [s for s in steps if s not in by_step]
-        if missing:
-            raise RuntimeError(f"{dump_path}: no dump frame at steps {missing[:5]}")
-        frames = [by_step[s] for s in steps]
-    else:
-        frames = [f for f in frames if f.step >= first_step]
-        if count is not None:
-            if len(frames) < count:
-                raise RuntimeError(f"{dump_path}: {len(frames)} frames after step {first_step}, "
-                                   f"{count} wanted; run longer MD")
-            frames = [frames[i] for i in np.linspace(0, len(frames) - 1, count).round().astype(int)]
-    return [frame_atoms(f, structure.get_chemical_symbols()) for f in frames]
-
-
 def stage_pool(work: Path, args, mace_model: Path) -> Path:
     """LAMMPS + MACE MD per (cell, T); ``--snapshots`` frames per (defect, T) after ``--pool-skip``."""
     from ase.io import read, write
 
+    from mlh_ipi.lammps.analysis import dump_atoms
     from mlh_ipi.lammps.md import run_md
 
     out = work / "pool.extxyz"
@@ -189,8 +167,8 @@ def stage_pool(work: Path, args, mace_model: Path) -> Path:
         run_md(MD_SCRIPT, [mace_model], at, TEMPERATURES, args.pool_steps, folder, seed=777 + d,
                threads=1, analyse=False, variables={"dump_every": 10, "thermo_every": 50})
         for t in TEMPERATURES:
-            for snap in _frames_from_dump(folder / f"T{t:g}K" / "traj.lammpstrj", at,
-                                          first_step=args.pool_skip, count=args.snapshots):
+            for snap in dump_atoms(folder / f"T{t:g}K" / "traj.lammpstrj", at.get_chemical_symbols(),
+                                   first_step=args.pool_skip, count=args.snapshots):
                 snap.info.update({"defect": kind, "temperature_K": float(t), "md_step": snap.info.pop("step")})
                 frames.append(snap)
     with atomic_path(out, suffix=".extxyz") as tmp:
@@ -313,6 +291,7 @@ def _dft_check(structures, md_root: Path, check_root: Path, args, temperatures, 
     from mlh_ipi.data.labelfile import label_files
     from mlh_ipi.data.labelling import label_batch
     from mlh_ipi.density_guess import mlh_density_guess
+    from mlh_ipi.lammps.analysis import dump_atoms
     from mlh_ipi.stream.dft_check import write_dft_check
     from mlh_ipi.stream.workers import read_snapshot_log
 
@@ -332,7 +311,8 @@ def _dft_check(structures, md_root: Path, check_root: Path, args, temperatures, 
                 raise RuntimeError(f"{kind} {src}: {len(steps)} streamed snapshots after step "
                                    f"{args.check_skip}, {per_group} wanted")
             pick = [steps[i] for i in np.linspace(0, len(steps) - 1, per_group).round().astype(int)]
-            for snap in _frames_from_dump(md_root / kind / src / "traj.lammpstrj", at, steps=pick):
+            for snap in dump_atoms(md_root / kind / src / "traj.lammpstrj", at.get_chemical_symbols(),
+                                   steps=pick):
                 snap.info.update({"stream_source": src, "defect": kind, "temperature_K": float(t)})
                 if da:
                     snap.info["defect_atoms"] = da

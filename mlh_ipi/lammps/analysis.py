@@ -155,6 +155,28 @@ def frame_atoms(frame: DumpFrame, symbols: Sequence[str]):
     return at
 
 
+def dump_atoms(path: str | Path, symbols: Sequence[str], steps: Sequence[int] | None = None,
+               first_step: int = 0, count: int | None = None) -> list:
+    """Frames of the dump at ``path`` as ``ase.Atoms`` (see :func:`frame_atoms`): those at the MD
+    ``steps``, in that order, or ``count`` evenly spaced ones at step >= ``first_step`` (all of them
+    without ``count``). A step the dump lacks, or fewer frames than ``count``, is a ``ValueError``."""
+    frames = read_dump(path)
+    if steps is not None:
+        by_step = {f.step: f for f in frames}
+        missing = [s for s in steps if s not in by_step]
+        if missing:
+            raise ValueError(f"{path}: no dump frame at steps {list(missing)[:5]}")
+        frames = [by_step[s] for s in steps]
+    else:
+        frames = [f for f in frames if f.step >= first_step]
+        if count is not None:
+            if len(frames) < count:
+                raise ValueError(f"{path}: {len(frames)} frames at step >= {first_step}, {count} wanted; "
+                                 "run longer MD")
+            frames = [frames[i] for i in np.linspace(0, len(frames) - 1, count).round().astype(int)]
+    return [frame_atoms(f, symbols) for f in frames]
+
+
 def energy_drift(time_ps: np.ndarray, total_energy_ev: np.ndarray, n_atoms: int) -> dict:
     """Linear drift and fluctuation of the total energy.
 
