@@ -1,7 +1,8 @@
 """Fresh held-out MD snapshots of a GaAs defect cell for the defect-level check of issue 7.
 
 Issue 7 asks for the MLH defect-level MAE on >= 10 MD snapshots per temperature. Of the cells it
-names, only As_i has a DFT in-gap level in these 64-atom Gamma-point cells, and the held-out set
+names, As_i has the most distinct DFT defect levels in these 64-atom Gamma-point cells (its p levels,
+resonant just above the conduction-band minimum; see ``gaas_band_edges.py``), and the held-out set
 (``benchmarks/results/gaas_md_check`` + the AL's ``test`` labels) holds 3 / 4 / 3 of them at
 100 / 300 / 500 K: the pool's six As_i frames per temperature are all used for training or checks.
 This script runs new LAMMPS + MACE NVT trajectories of the cell (the pool's protocol: the study's

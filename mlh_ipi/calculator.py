@@ -68,12 +68,17 @@ class MLHCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces"]
 
     def __init__(self, model, mode: str = "energy", defect_atoms: Sequence[int] | None = None,
-                 committee_energy_spread: bool = True, force_mode: str = "consistent", **kwargs):
+                 committee_energy_spread: bool = True, force_mode: str = "consistent",
+                 valence_states: int | None = None, resonance_ev: float | None = None, **kwargs):
         """``model``: checkpoint path, committee folder, ``HamiltonianPredictor`` or ``Committee``.
 
         ``defect_atoms``: indices of the defect's atoms (dangling-bond neighbours of a vacancy,
         antisite/interstitial and first shell) for defect-level picking; defaults to
         ``atoms.info["defect_atoms"]`` when present, else the IPR criterion is used.
+        ``valence_states`` (host band edges by count, not occupation) and ``resonance_ev`` (eV;
+        defect states that far outside the gap also reported) go to
+        :func:`~mlh_ipi.electronic.defect_levels.find_defect_levels`; they default to
+        ``atoms.info["valence_states"]`` and ``atoms.info["level_resonance_ev"]``, else occupation and 0.
         """
         super().__init__(**kwargs)
         if mode not in MODES:
@@ -86,6 +91,8 @@ class MLHCalculator(Calculator):
         self.model = load_hamiltonian_model(model)
         self.mode = mode
         self.defect_atoms = None if defect_atoms is None else list(defect_atoms)
+        self.valence_states = None if valence_states is None else int(valence_states)
+        self.resonance_ev = None if resonance_ev is None else float(resonance_ev)
         self.committee_energy_spread = committee_energy_spread
         self.functional = None  # the last geometry's KohnShamFunctional
         self.electronic: dict = {}  # electronic extras of the last calculation (eV)
@@ -190,24 +197,29 @@ class MLHCalculator(Calculator):
         defect = self.defect_atoms
         if defect is None:  # structure builders record the defect's atoms in info
             defect = atoms.info.get("defect_atoms", atoms.info.get("defect_si"))
-        lv = find_defect_levels(e, c, s, offsets, nelectron, defect_atoms=defect)
+        valence = self.valence_states if self.valence_states is not None else atoms.info.get("valence_states")
+        resonance = self.resonance_ev if self.resonance_ev is not None else atoms.info.get("level_resonance_ev", 0.0)
+        picking = {"defect_atoms": defect, "valence_states": valence, "resonance_ev": float(resonance)}
+        lv = find_defect_levels(e, c, s, offsets, nelectron, **picking)
         self.electronic.update({
             "band_gap": lv.gap_ev, "vbm": lv.vbm_ev, "cbm": lv.cbm_ev,
             "defect_levels": np.asarray(lv.levels_ev),
             "defect_levels_above_vbm": np.asarray(lv.above_vbm_ev),
             "defect_levels_below_cbm": np.asarray(lv.below_cbm_ev),
         })
+        if picking["resonance_ev"] > 0:
+            self.electronic["defect_levels_resonant"] = np.asarray(lv.resonant, bool)
         if members_h is not None:
             gaps = []
             for hm in members_h:
                 em, cm = solve(hm, s)
-                gaps.append(find_defect_levels(em, cm, s, offsets, nelectron, defect_atoms=defect).gap_ev)
+                gaps.append(find_defect_levels(em, cm, s, offsets, nelectron, **picking).gap_ev)
             self.electronic["band_gap_std"] = float(np.std(gaps))
 
     def extras(self) -> dict:
         """JSON-friendly electronic extras of the last calculation (for i-PI and the stream)."""
         keys = ("band_gap", "vbm", "cbm", "defect_levels", "defect_levels_above_vbm",
-                "defect_levels_below_cbm", "band_gap_std", "energy_std", "h_max_std")
+                "defect_levels_below_cbm", "defect_levels_resonant", "band_gap_std", "energy_std", "h_max_std")
         return {k: np.asarray(self.electronic[k]).tolist() for k in keys if k in self.electronic}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -54,8 +54,14 @@ class Evaluation:
         }
 
 
-def evaluate_labels(model, label_paths: Iterable[Path], baseline_cache=None) -> Evaluation:
+def evaluate_labels(model, label_paths: Iterable[Path], baseline_cache=None,
+                    level_picking: Callable | None = None) -> Evaluation:
     """Compare ``model`` (``HamiltonianPredictor`` or ``Committee``) with every label file.
+
+    Defect levels are picked (``find_defect_levels``) on the label's ``info["defect_atoms"]``
+    (or ``defect_si``) and ``info["valence_states"]`` when present; ``level_picking(label)``,
+    when given, returns those keyword arguments (``defect_atoms``, ``valence_states``,
+    ``resonance_ev``) for each label instead.
 
     ``baseline_cache``: for a baseline (Harris) model, the folder of stored H_0 matrices
     (``mlh_ipi.dft.harris.cached_h0``; e.g. a training run's ``baseline_cache``): H_0 is read
@@ -81,9 +87,13 @@ def evaluate_labels(model, label_paths: Iterable[Path], baseline_cache=None) -> 
         else:
             h, spread = model.predict_gamma(graph, baseline=base), None
         t_pred = time.perf_counter() - t0
-        defect = lab.info.get("defect_atoms", lab.info.get("defect_si"))
+        if level_picking is not None:
+            picking = level_picking(lab)
+        else:
+            picking = {"defect_atoms": lab.info.get("defect_atoms", lab.info.get("defect_si")),
+                       "valence_states": lab.info.get("valence_states")}
         err = compare_hamiltonians(h, lab.hamiltonian_ha, lab.overlap, lab.atom_offsets, lab.nelectron,
-                                   defect_atoms=defect)
+                                   **picking)
         shift = uniform_shift(h - lab.hamiltonian_ha, lab.overlap)
         aligned = float(np.abs(h - shift * lab.overlap - lab.hamiltonian_ha).mean() * MEV)
         ev.rows.append({"label": f"{Path(path).parent.name}/{Path(path).name}", "atoms": lab.natoms,

@@ -86,6 +86,37 @@ def test_defect_level_picks_the_localised_in_gap_state():
     assert list(res2.state_indices) == list(res.state_indices)
 
 
+def test_valence_count_puts_the_edges_right_for_a_donor_level_above_the_cbm():
+    """A donor whose level lies above the conduction band (its two electrons fill the CBM state):
+    occupation calls that CBM state the VBM and reports the CB1-CB2 spacing as the gap; counting
+    the host's n/2 valence states gives the pristine gap, and ``resonance_ev`` reports the level
+    above the CBM, flagged resonant."""
+    n, imp = 40, 17
+    pairs, blocks, off = _tight_binding_chain(n=n, impurity=imp, impurity_onsite=0.3)
+    h = assemble(pairs, blocks, off)
+    e, c = solve(h, np.eye(n))
+    ep = np.linalg.eigvalsh(assemble(*_tight_binding_chain(n=n)[:2], off))
+    host_gap_ev = (ep[n // 2] - ep[n // 2 - 1]) * HARTREE
+    defect = [imp - 1, imp, imp + 1]
+    by_occupation = find_defect_levels(e, c, np.eye(n), off, n + 2, defect_atoms=defect)
+    assert by_occupation.vbm_index == n // 2 and by_occupation.gap_ev < 0.2 * host_gap_ev
+    by_count = find_defect_levels(e, c, np.eye(n), off, n + 2, defect_atoms=defect, valence_states=n // 2)
+    assert (by_count.vbm_index, by_count.cbm_index) == (n // 2 - 1, n // 2)
+    assert by_count.gap_ev == pytest.approx(host_gap_ev, rel=0.05)
+    assert len(by_count.levels_ev) == 0 and len(by_count.resonant) == 0
+    wide = find_defect_levels(e, c, np.eye(n), off, n + 2, defect_atoms=defect, valence_states=n // 2,
+                              resonance_ev=10.0)
+    assert list(wide.state_indices) == [n - 1] and list(wide.resonant) == [True]
+    assert wide.levels_ev[0] == pytest.approx(e[-1] * HARTREE) and wide.below_cbm_ev[0] < 0
+    # without a count, the default is unchanged and a count far from the Fermi level is an error
+    assert find_defect_levels(e, c, np.eye(n), off, n + 2, defect_atoms=defect,
+                              valence_states=n // 2 + 1).vbm_index == by_occupation.vbm_index
+    with pytest.raises(ValueError, match="valence_states"):
+        find_defect_levels(e, c, np.eye(n), off, n + 2, valence_states=0)
+    with pytest.raises(ValueError, match="from the Fermi level"):
+        find_defect_levels(e, c, np.eye(n), off, n + 2, valence_states=n // 2, window=1)
+
+
 def test_no_defect_level_in_pristine_host():
     pairs, blocks, off = _tight_binding_chain(n=40)
     h = assemble(pairs, blocks, off)

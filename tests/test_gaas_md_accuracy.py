@@ -73,3 +73,46 @@ def test_level_snapshot_steps_are_on_the_dump_stride_after_equilibration():
         mod.snapshot_steps(1000, 950, 7, 10)
     with pytest.raises(ValueError, match="skip < steps"):
         mod.snapshot_steps(400, 400, 3, 10)
+
+
+def test_gaas_level_picking_uses_the_builders_defect_atoms_and_the_host_state_count(bench):
+    """Levels of GaAs labels: the builder's defect atoms and the host valence-state count; a label
+    without a kind or with atoms in another order is refused."""
+    from types import SimpleNamespace
+
+    from mlh_ipi.structures.gaas import gaas_defect
+
+    as_i = gaas_defect("As_i", 64)
+    label = SimpleNamespace(info={"defect": "As_i"}, natoms=65, symbols=as_i.get_chemical_symbols(), nelectron=261)
+    picking = bench.GaAsLevelPicking()
+    assert picking(label) == {"defect_atoms": [14, 20, 34, 56, 64], "valence_states": 129,
+                              "resonance_ev": bench.RESONANCE_EV}
+    pristine = SimpleNamespace(info={"defect": "pristine"}, natoms=64, nelectron=256,
+                               symbols=gaas_defect("pristine", 64).get_chemical_symbols())
+    assert picking(pristine)["defect_atoms"] is None and picking(pristine)["valence_states"] == 128
+    with pytest.raises(ValueError, match="no info"):
+        picking(SimpleNamespace(info={}, natoms=65, symbols=label.symbols, nelectron=261))
+    with pytest.raises(ValueError, match="not in the order"):
+        picking(SimpleNamespace(info={"defect": "As_i"}, natoms=65, symbols=label.symbols[::-1], nelectron=261))
+
+
+def test_band_edges_of_a_dft_as_i_label_by_count_and_by_occupation():
+    """A committed DFT label of the As_i cell (100 K MD snapshot): occupation takes the filled host
+    CBM state (129) for the VBM; the host count puts the VBM at 128 and the CBM at 129, and the p
+    levels above it are resonant levels."""
+    spec = importlib.util.spec_from_file_location("gaas_band_edges", ROOT / "benchmarks" / "gaas_band_edges.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    from mlh_ipi.data.labelfile import read_label
+
+    lab = read_label(ROOT / "benchmarks/results/gaas_md_check_levels/labels/000015.label.npz")
+    assert lab.info["defect"] == "As_i" and lab.info["temperature_K"] == 100.0
+    rows, gaps = mod.classify(lab)
+    by_state = {r["state"]: r for r in rows}
+    assert by_state[129]["occupation_rule"] == "V" and by_state[128]["occupation_rule"] == ""
+    assert by_state[128]["host_count_rule"] == "V" and by_state[129]["host_count_rule"] == "C"
+    assert by_state[129]["ipr"] < 0.03  # delocalised: a band state, not the defect's
+    p_states = [by_state[n] for n in (130, 131, 132)]
+    assert all(r["ipr"] > 0.08 for r in p_states)  # localised on the interstitial and its shell
+    assert [r["host_count_rule"] for r in p_states].count("L") >= 2  # weight >= 0.3 picks most of them
+    assert 0.4 < gaps["gap_host_count_ev"] < 0.55 and gaps["gap_occupation_ev"] > 1.2

@@ -265,3 +265,22 @@ def test_segment_records_from_before_checkpoints_drop_the_repeated_row():
     assert [s["steps"] for s in new] == [3, 0, 2]
     assert [e for s in new for e in s["energies_ev"]] == [-1.0, -2.0, -3.0, -3.5, -3.7]
     assert _normalised(new) == new  # idempotent
+
+
+def test_calculator_band_edges_by_count_from_the_argument_or_the_structure(tiny_model):
+    """``valence_states`` one below the filled count: the occupied top state becomes the CBM
+    (a 2-atom cell has no localised states), as an argument or from ``atoms.info``."""
+    at = _start()
+    default = MLHCalculator(tiny_model, mode="h_only")
+    default.calculate(at, properties=[])
+    nocc = 4  # Si2: 8 valence electrons
+    by_count = MLHCalculator(tiny_model, mode="h_only", valence_states=nocc - 1, resonance_ev=1.0)
+    by_count.calculate(at, properties=[])
+    assert by_count.electronic["cbm"] == pytest.approx(default.electronic["vbm"], abs=1e-12)
+    assert by_count.electronic["vbm"] <= default.electronic["vbm"]
+    assert by_count.extras()["defect_levels_resonant"] == [] and "defect_levels_resonant" not in default.extras()
+    tagged = _start()
+    tagged.info["valence_states"] = nocc - 1
+    from_info = MLHCalculator(tiny_model, mode="h_only")
+    from_info.calculate(tagged, properties=[])
+    assert from_info.electronic["cbm"] == pytest.approx(by_count.electronic["cbm"], abs=1e-12)

@@ -287,6 +287,14 @@ def test_defect_level_picking_finds_the_oxygen_vacancy_state_in_a_dft_hamiltonia
     atoms = Atoms(lab.symbols, positions=lab.positions_a, cell=lab.cell_a, pbc=True, info=lab.info)
     snap = Snapshot.from_atoms(atoms, source="label", step=0, temperature_k=0, defect="V_O")
     assert snap.defect_atoms == tuple(si_pair)
+    assert snap.valence_states is None and snap.resonance_ev == 0.0 and "valence_states" not in snap.to_atoms().info
+    # band edges by count and a resonance window travel with the snapshot to the calculator's atoms
+    counted = Snapshot.from_atoms(atoms, source="label", step=0, temperature_k=0, defect="V_O",
+                                  valence_states=lab.nelectron // 2, resonance_ev=0.5)
+    info = counted.to_atoms().info
+    assert info["valence_states"] == lab.nelectron // 2 and info["level_resonance_ev"] == 0.5
+    again = Snapshot.from_atoms(counted.to_atoms(), source="label", step=0, temperature_k=0)
+    assert (again.valence_states, again.resonance_ev, again.defect_atoms) == (lab.nelectron // 2, 0.5, tuple(si_pair))
     rec = electronic_record({"band_gap": lv.gap_ev, "vbm": lv.vbm_ev, "cbm": lv.cbm_ev,
                              "defect_levels": lv.levels_ev})
     stats = ElectronicStatistics()

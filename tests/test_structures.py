@@ -14,7 +14,8 @@ from mlh_ipi.structures.analysis import (
     bond_angles, coordination_histogram, density_g_cm3, equivalent_environment_fraction,
     first_peak, fraction_fourfold_si, partial_rdf, sio2_report,
 )
-from mlh_ipi.structures.gaas import DEFECTS, SIZES, defect_kind, gaas_defect, gaas_supercell, tetrahedral_sites
+from mlh_ipi.structures.gaas import (DEFECTS, SIZES, defect_kind, defect_neighbourhood, gaas_defect, gaas_supercell,
+                                     host_valence_states, tetrahedral_sites)
 from mlh_ipi.structures.rattle import einstein_std, rattle, rattled_snapshots, thermal_snapshots
 from mlh_ipi.structures.sio2 import bridging_oxygens, make_oxygen_vacancy
 
@@ -281,6 +282,32 @@ def test_gaas_errors():
         gaas_defect("V_Ga", 64, site=as_index)
     with pytest.raises(ValueError, match="interstitials only"):
         gaas_defect("V_As", 64, tsite="Ga")
+
+
+def test_gaas_defect_neighbourhood_is_the_defect_atom_and_its_first_shell():
+    as_i = gaas_defect("As_i", 64)
+    atoms = defect_neighbourhood(as_i)
+    assert atoms[-1] == 64 and len(atoms) == 5  # the interstitial and its four Ga (T_Ga site)
+    assert all(as_i[i].symbol == "Ga" for i in atoms[:-1])
+    assert np.allclose(as_i.get_distances(64, atoms[:-1], mic=True), np.sqrt(3) / 4 * 5.75)
+    v_ga = gaas_defect("V_Ga", 64)
+    assert len(defect_neighbourhood(v_ga)) == 4 and {v_ga[i].symbol for i in defect_neighbourhood(v_ga)} == {"As"}
+    assert defect_neighbourhood(gaas_defect("pristine", 64)) == []
+    # an MD frame keeps the atom order, so the builder's list follows the atoms
+    moved = as_i.copy()
+    moved.positions += 0.1
+    assert defect_neighbourhood(moved) == atoms
+
+
+def test_host_valence_states_counts_the_states_below_the_host_gap():
+    assert host_valence_states("pristine", 256) == 128
+    assert host_valence_states("As_Ga", 258) == 129
+    assert host_valence_states("As_i", 261) == 129  # its s state in the valence band, 3 p electrons above
+    assert host_valence_states("V_Ga", 253) is None  # not checked: occupation decides
+    with pytest.raises(ValueError, match="unknown GaAs defect"):
+        host_valence_states("V_Si", 256)
+    with pytest.raises(ValueError, match="odd"):
+        host_valence_states("As_i", 260)
 
 
 # ---- rattles -----------------------------------------------------------------------

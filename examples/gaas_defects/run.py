@@ -74,38 +74,21 @@ log = logging.getLogger("gaas_defects")
 
 DEFECTS = ("pristine", "V_Ga", "V_As", "Ga_i", "As_i", "As_Ga")
 TEMPERATURES = (100.0, 300.0, 500.0)
-FIRST_SHELL_A = 2.7  # Å: GaAs bond 2.49 Å at a = 5.75 Å; the next shell is at 4.07 Å
 MACE_CONFIG = ROOT / "examples" / "al_mace" / "gaas64_q3.toml"
 MD_SCRIPT = ROOT / "lammps_inputs" / "md_nvt_langevin.in"
 STAGES = ("structures", "mace", "pool", "al", "md", "dftcheck", "transfer", "report")
 DEFAULT_STAGES = ("structures", "mace", "pool", "al", "md", "dftcheck", "report")  # transfer: ~hours of DFT
 
 
-def defect_atoms(atoms) -> list[int]:
-    """Indices of the defect's atoms: the defect atom and its first shell; vacancy: its neighbours."""
-    from ase.geometry import get_distances
-
-    kind = atoms.info["defect"]
-    if kind == "pristine":
-        return []
-    centre = np.asarray(atoms.info["defect_position"], dtype=float)
-    _, d = get_distances(centre[None, :], atoms.positions, cell=atoms.cell, pbc=True)
-    near = np.flatnonzero(d[0] < FIRST_SHELL_A)
-    idx = set(near.tolist())
-    if atoms.info.get("defect_index", -1) >= 0:
-        idx.add(int(atoms.info["defect_index"]))
-    return sorted(idx)
-
-
 # ---------------------------------------------------------------------------- stages
 
 def _structure(kind: str, n_atoms: int):
     """The builder's defect cell with ``info["defect_atoms"]`` (absent for pristine: IPR picking)."""
-    from mlh_ipi.structures.gaas import gaas_defect
+    from mlh_ipi.structures.gaas import defect_neighbourhood, gaas_defect
 
     at = gaas_defect(kind, n_atoms)
     if kind != "pristine":
-        at.info["defect_atoms"] = defect_atoms(at)
+        at.info["defect_atoms"] = defect_neighbourhood(at)
     return at
 
 

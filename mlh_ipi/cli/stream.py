@@ -39,6 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--defect-atoms", type=int, nargs="+", default=None, metavar="I",
                        help="0-based indices of the defect's atoms for level picking "
                             "(default: info['defect_atoms'/'defect_si'] of the frame, else IPR)")
+        q.add_argument("--valence-states", type=int, default=None, metavar="N",
+                       help="number of states below the host gap: band edges by count, not by occupation "
+                            "(donor levels above the CBM, acceptor levels below the VBM; default: occupation)")
+        q.add_argument("--level-resonance", type=float, default=None, metavar="EV",
+                       help="also report defect states up to EV outside the gap, flagged resonant (default 0)")
         if policy_default:
             q.add_argument("--policy", choices=("block", "drop"), default=policy_default,
                            help="full queue: MD waits (block) or the snapshot is dropped (drop)")
@@ -118,7 +123,8 @@ def offline(args: argparse.Namespace) -> int:
     state = stream_offline(args.trajectories, args.model, args.out, args.temperature, args.defect,
                            fmt=args.format, type_map=args.types, defect_atoms=args.defect_atoms,
                            every=args.every, workers=args.workers, maxsize=args.queue,
-                           checkpoint_every_s=args.checkpoint_every)
+                           checkpoint_every_s=args.checkpoint_every, valence_states=args.valence_states,
+                           resonance_ev=args.level_resonance)
     _print(state, args.out)
     return 0
 
@@ -130,7 +136,8 @@ def md(args: argparse.Namespace) -> int:
                          args.every, type_map=args.types, defect=args.defect, defect_atoms=args.defect_atoms,
                          workers=args.workers, maxsize=args.queue, policy=args.policy,
                          checkpoint_every_s=args.checkpoint_every, seed=args.seed,
-                         variables=dict(args.var), threads=args.threads)
+                         variables=dict(args.var), threads=args.threads,
+                         valence_states=args.valence_states, resonance_ev=args.level_resonance or 0.0)
     _print(state, args.out / "stream")
     return 0
 

@@ -48,8 +48,12 @@ class HamiltonianErrors:
 
 def compare_hamiltonians(h_pred: np.ndarray, h_dft: np.ndarray, overlap: np.ndarray,
                          offsets: np.ndarray, nelectron: int, defect_atoms=None,
-                         window_ev: float = 3.0) -> HamiltonianErrors:
-    """Errors of ``h_pred`` against ``h_dft`` (both Gamma, Hartree) with the same overlap."""
+                         window_ev: float = 3.0, valence_states: int | None = None,
+                         resonance_ev: float = 0.0) -> HamiltonianErrors:
+    """Errors of ``h_pred`` against ``h_dft`` (both Gamma, Hartree) with the same overlap.
+
+    ``defect_atoms``, ``valence_states`` and ``resonance_ev`` go to
+    :func:`~mlh_ipi.electronic.defect_levels.find_defect_levels` for both Hamiltonians."""
     diff = np.abs(h_pred - h_dft)
     e_d, c_d = solve(h_dft, overlap)
     e_p, c_p = solve(h_pred, overlap)
@@ -57,8 +61,9 @@ def compare_hamiltonians(h_pred: np.ndarray, h_dft: np.ndarray, overlap: np.ndar
     vbm, cbm = e_d[nocc - 1], e_d[nocc]
     w = window_ev / HARTREE
     sel = (e_d >= vbm - w) & (e_d <= cbm + w)
-    lv_d = find_defect_levels(e_d, c_d, overlap, offsets, nelectron, defect_atoms=defect_atoms)
-    lv_p = find_defect_levels(e_p, c_p, overlap, offsets, nelectron, defect_atoms=defect_atoms)
+    picking = {"defect_atoms": defect_atoms, "valence_states": valence_states, "resonance_ev": resonance_ev}
+    lv_d = find_defect_levels(e_d, c_d, overlap, offsets, nelectron, **picking)
+    lv_p = find_defect_levels(e_p, c_p, overlap, offsets, nelectron, **picking)
     level_err = None
     if len(lv_d.levels_ev) and len(lv_d.levels_ev) == len(lv_p.levels_ev):
         level_err = float(np.mean(np.abs(lv_p.above_vbm_ev - lv_d.above_vbm_ev)) * 1000)

@@ -24,8 +24,12 @@ def stream_offline(trajectories: Sequence[str | os.PathLike], model, out_dir: st
                    type_map: Sequence[str] | None = None, defect_atoms: Sequence[int] | None = None,
                    every: int = 1, workers: int = 1, maxsize: int = 8,
                    checkpoint_every_s: float = 60.0, checkpoint_every_n: int = 100,
-                   report: bool = True, progress: bool = True) -> StreamState:
+                   report: bool = True, progress: bool = True, valence_states: int | None = None,
+                   resonance_ev: float | None = None) -> StreamState:
     """Every ``every``-th frame of each trajectory through the MLH (``h_only``) into ``out_dir``.
+
+    ``defect_atoms``, ``valence_states`` and ``resonance_ev`` (eV): level picking
+    (:class:`~mlh_ipi.stream.snapshots.Snapshot`; None: the frames' own ``info``).
 
     Resumes from ``out_dir/checkpoint.json``: frames already counted are skipped.
     Offline runs always use the ``block`` policy (nothing is dropped).
@@ -36,7 +40,8 @@ def stream_offline(trajectories: Sequence[str | os.PathLike], model, out_dir: st
                           meta=meta) as pipe:
         for path in trajectories:
             snaps = trajectory_snapshots(path, temperature_k, defect, fmt=fmt, type_map=type_map,
-                                         defect_atoms=defect_atoms, every=every)
+                                         defect_atoms=defect_atoms, every=every,
+                                         valence_states=valence_states, resonance_ev=resonance_ev)
             if progress:
                 from tqdm import tqdm
 
@@ -80,8 +85,12 @@ def stream_md(script: str | os.PathLike, mace_models, structure, temperatures: S
               out_dir: str | os.PathLike, mlh_model, every: int, type_map: Sequence[str] | None = None,
               defect: str = "none", defect_atoms: Sequence[int] | None = None, workers: int = 1,
               maxsize: int = 8, policy: str = "drop", checkpoint_every_s: float = 60.0,
-              seed: int = 12345, variables: dict | None = None, threads: int | None = None):
+              seed: int = 12345, variables: dict | None = None, threads: int | None = None,
+              valence_states: int | None = None, resonance_ev: float = 0.0):
     """LAMMPS+MACE MD (``mlh_ipi.lammps.md.run_md``) with the on-the-fly MLH stream attached.
+
+    ``defect_atoms``, ``valence_states`` and ``resonance_ev`` (eV): level picking of every
+    snapshot (:class:`~mlh_ipi.stream.snapshots.Snapshot`).
 
     MD folders go to ``out_dir/T<T>K`` as with ``mlh-ipi md``; the statistics,
     checkpoint and report to ``out_dir/stream``. Each temperature is one source
@@ -96,7 +105,8 @@ def stream_md(script: str | os.PathLike, mace_models, structure, temperatures: S
     meta = {"mode": "lammps", "script": os.fspath(script), "every": int(every), "defect": defect}
     with SnapshotPipeline(mlh_model, stream_dir, workers=workers, maxsize=maxsize, policy=policy,
                           checkpoint_every_s=checkpoint_every_s, meta=meta) as pipe:
-        hook = lammps_hook(pipe, every, type_map=type_map, defect=defect, defect_atoms=defect_atoms)
+        hook = lammps_hook(pipe, every, type_map=type_map, defect=defect, defect_atoms=defect_atoms,
+                           valence_states=valence_states, resonance_ev=resonance_ev)
         results = run_md(script, mace_models, structure, temperatures, steps, out_dir,
                          type_to_element=type_map, seed=seed, variables=variables, hooks=[hook],
                          threads=threads)

@@ -40,8 +40,10 @@ def guess_format(path: str | os.PathLike) -> str | None:
 def trajectory_snapshots(path: str | os.PathLike, temperature_k: float, defect: str = "none",
                          fmt: str | None = None, type_map: Sequence[str] | None = None,
                          defect_atoms: Sequence[int] | None = None, every: int = 1,
-                         source: str | None = None) -> Iterator[Snapshot]:
-    """Snapshots of every ``every``-th frame of a trajectory file (Å); ``source``: its absolute path."""
+                         source: str | None = None, valence_states: int | None = None,
+                         resonance_ev: float | None = None) -> Iterator[Snapshot]:
+    """Snapshots of every ``every``-th frame of a trajectory file (Å); ``source``: its absolute path.
+    ``defect_atoms``, ``valence_states``, ``resonance_ev``: level picking (:class:`Snapshot`)."""
     fmt = fmt or guess_format(path)
     kwargs = {}
     if fmt == LAMMPS_DUMP:
@@ -53,7 +55,8 @@ def trajectory_snapshots(path: str | os.PathLike, temperature_k: float, defect: 
     for k, atoms in enumerate(frames):
         step = atoms.info.get("step", atoms.info.get("timestep", k * int(every)))
         yield Snapshot.from_atoms(atoms, source=source, step=int(step), temperature_k=temperature_k,
-                                  defect=defect, defect_atoms=defect_atoms)
+                                  defect=defect, defect_atoms=defect_atoms, valence_states=valence_states,
+                                  resonance_ev=resonance_ev)
 
 
 class LammpsSink:
@@ -65,12 +68,14 @@ class LammpsSink:
     at installation. ``source`` names the run (keep it across restarts so that
     resumed runs skip counted steps); None: ``"T<T>K"``. ``keep`` (optional
     list) also keeps every Snapshot handed over, e.g. to write them to extxyz
-    for an offline cross-check.
+    for an offline cross-check. ``defect_atoms``, ``valence_states`` and
+    ``resonance_ev`` (eV): level picking of every snapshot (:class:`Snapshot`).
     """
 
     def __init__(self, pipeline, type_map: Sequence[str] | None, source: str | None,
                  temperature_k: float | None, defect: str = "none",
-                 defect_atoms: Sequence[int] | None = None, keep: list | None = None):
+                 defect_atoms: Sequence[int] | None = None, keep: list | None = None,
+                 valence_states: int | None = None, resonance_ev: float = 0.0):
         self.pipeline = pipeline
         self.type_map = None if type_map is None else list(type_map)
         self.source = source
@@ -78,6 +83,8 @@ class LammpsSink:
         self.defect = defect
         self.defect_atoms = None if defect_atoms is None else tuple(int(i) for i in defect_atoms)
         self.keep = keep
+        self.valence_states = None if valence_states is None else int(valence_states)
+        self.resonance_ev = float(resonance_ev)
         self._fixed = (self.type_map, self.source, self.temperature_k)
 
     def on_install(self, lmp) -> None:
@@ -107,7 +114,8 @@ class LammpsSink:
         symbols = tuple(self.type_map[t - 1] for t in snap.types)
         s = Snapshot(source=self.source, step=snap.step, symbols=symbols, positions=snap.positions,
                      cell=snap.cell, temperature_k=self.temperature_k, defect=self.defect,
-                     defect_atoms=self.defect_atoms)
+                     defect_atoms=self.defect_atoms, valence_states=self.valence_states,
+                     resonance_ev=self.resonance_ev)
         if self.keep is not None:
             self.keep.append(s)
         self.pipeline.submit(s)
@@ -115,11 +123,13 @@ class LammpsSink:
 
 def lammps_hook(pipeline, every: int, type_map: Sequence[str] | None = None, source: str | None = None,
                 temperature_k: float | None = None,
-                defect: str = "none", defect_atoms: Sequence[int] | None = None, keep: list | None = None):
+                defect: str = "none", defect_atoms: Sequence[int] | None = None, keep: list | None = None,
+                valence_states: int | None = None, resonance_ev: float = 0.0):
     """A :class:`~mlh_ipi.lammps.snapshot_hook.SnapshotHook` feeding ``pipeline`` every ``every`` steps."""
     from mlh_ipi.lammps.snapshot_hook import SnapshotHook
 
-    sink = LammpsSink(pipeline, type_map, source, temperature_k, defect, defect_atoms, keep)
+    sink = LammpsSink(pipeline, type_map, source, temperature_k, defect, defect_atoms, keep,
+                      valence_states=valence_states, resonance_ev=resonance_ev)
     return SnapshotHook(sink, every=every)
 
 

@@ -53,6 +53,15 @@ A_GAAS_PBE = 5.75  # Angstrom, PBE; experiment 5.653
 SIZES = (64, 128, 216)
 DEFECTS = ("pristine", "V_Ga", "V_As", "Ga_i", "As_i", "As_Ga")
 _DEFAULT_TSITE = {"Ga_i": "As", "As_i": "Ga"}  # surrounded by the other species
+FIRST_SHELL_A = 2.7  # Angstrom: bonds are 2.49 at a = 5.75; next shells 2.875 (interstitial), 4.07 (site)
+
+# Electrons a neutral defect puts above the host valence-band maximum in the 64/65-atom Gamma-point
+# cells of the GaAs study (GTH-SZV, PBE, Ga 3d in the core), read off all its DFT labels
+# (BENCHMARKS.md, "Host band edges by count"): As_i's s state lies in the valence band and its three
+# p electrons above it (two fill the host CBM state, its p levels being resonant in the conduction
+# band); the antisite's extra pair fills an A1 state resonant in the valence band. Kinds not listed
+# have not been checked: their edges come from occupation.
+ELECTRONS_ABOVE_VBM = {"pristine": 0, "As_Ga": 0, "As_i": 3}
 
 
 def gaas_supercell(n_atoms: int = 64, a: float = A_GAAS_PBE) -> Atoms:
@@ -176,3 +185,33 @@ def defect_kind(atoms: Atoms) -> str:
 
 __all__ = ["A_GAAS_PBE", "DEFECTS", "SIZES", "defect_kind", "gaas_defect", "gaas_supercell",
            "tetrahedral_sites"]
+
+
+def defect_neighbourhood(atoms: Atoms, first_shell_a: float = FIRST_SHELL_A) -> list[int]:
+    """Indices of the defect's atoms in a ``gaas_defect`` cell (or an MD frame of one, same atom
+    order): the added or substituted atom and every atom within ``first_shell_a`` (Angstrom) of
+    ``info["defect_position"]``; for a vacancy, the empty site's neighbours. ``[]`` for pristine.
+    The localisation weight of :func:`mlh_ipi.electronic.defect_levels.find_defect_levels`."""
+    kind = atoms.info["defect"]
+    if kind == "pristine":
+        return []
+    centre = np.asarray(atoms.info["defect_position"], dtype=float)
+    d = np.linalg.norm(find_mic(atoms.positions - centre, atoms.cell, pbc=True)[0], axis=1)
+    idx = set(np.flatnonzero(d < first_shell_a).tolist())
+    if atoms.info.get("defect_index", -1) >= 0:
+        idx.add(int(atoms.info["defect_index"]))
+    return sorted(idx)
+
+
+def host_valence_states(kind: str, nelectron: int) -> int | None:
+    """Number of eigenstates below the host gap (valence band plus defect states resonant in it)
+    of a neutral ``kind`` cell with ``nelectron`` valence electrons, from
+    :data:`ELECTRONS_ABOVE_VBM`; ``None`` for kinds not checked (edges from occupation)."""
+    if kind not in DEFECTS:
+        raise ValueError(f"unknown GaAs defect {kind!r}; known: {', '.join(DEFECTS)}")
+    extra = ELECTRONS_ABOVE_VBM.get(kind)
+    if extra is None:
+        return None
+    if (nelectron - extra) % 2:
+        raise ValueError(f"{kind}: {nelectron} electrons minus {extra} above the VBM is odd")
+    return (nelectron - extra) // 2
