@@ -440,3 +440,14 @@ def test_check_dft_matches_labels_to_snapshots_by_step_and_reports_the_gap_error
     lab.info["step"] = 5
     with pytest.raises(ValueError, match="no stream snapshots with step 5"):
         compare_with_labels(tmp_path / "st", [write_label(tmp_path / "odd", lab)])
+
+
+def test_dft_check_reads_the_level_picking_recorded_in_a_label():
+    from types import SimpleNamespace
+
+    from mlh_ipi.stream.dft_check import label_level_picking
+
+    plain = SimpleNamespace(info={"defect_si": [3, 9]})
+    assert label_level_picking(plain) == {"defect_atoms": [3, 9], "valence_states": None, "resonance_ev": 0.0}
+    counted = SimpleNamespace(info={"defect_atoms": [1], "valence_states": 129, "level_resonance_ev": 1.0})
+    assert label_level_picking(counted) == {"defect_atoms": [1], "valence_states": 129, "resonance_ev": 1.0}
