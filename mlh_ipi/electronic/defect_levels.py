@@ -94,8 +94,8 @@ def find_defect_levels(energies_ha: np.ndarray, coeffs: np.ndarray, overlap: np.
 
     ``energies_ha`` ascending (Hartree) with S-normalised ``coeffs`` columns, as
     from ``eigen.solve``; closed-shell filling of ``nelectron`` electrons.
-    ``valence_states``: number of host valence-band states (edges by count, not by
-    occupation; see the module docstring). ``resonance_ev`` (eV): also report defect
+    ``valence_states``: number of states below the host gap, i.e. the valence band and any
+    defect state resonant in it (edges by count, not by occupation; see the module docstring). ``resonance_ev`` (eV): also report defect
     states this far outside the gap, flagged ``resonant``.
     """
     nocc = nelectron // 2
