@@ -31,20 +31,16 @@ def classify(lab, states: int = SHOWN) -> tuple[list[dict], dict]:
     """Per-state rows and the two pickings' gaps (eV) of one label."""
     from mlh_ipi.electronic.defect_levels import atom_weights, find_defect_levels
     from mlh_ipi.electronic.eigen import solve
-    from mlh_ipi.structures.gaas import SIZES, defect_neighbourhood, gaas_defect, host_valence_states
+    from mlh_ipi.structures.gaas import level_picking
     from mlh_ipi.units import HARTREE
 
-    kind = lab.info["defect"]
-    ref = gaas_defect(kind, min(SIZES, key=lambda n: abs(n - lab.natoms)))
-    if ref.get_chemical_symbols() != list(lab.symbols):
-        raise ValueError(f"{kind} label: atoms not in the builder's order")
-    defect = defect_neighbourhood(ref) or None
+    picking = level_picking(lab.info["defect"], lab.symbols, lab.nelectron, RESONANCE_EV)
+    defect = picking["defect_atoms"]
     e, c = solve(lab.hamiltonian_ha, lab.overlap)
     offsets = lab.atom_offsets
     nocc = lab.nelectron // 2
     occ = find_defect_levels(e, c, lab.overlap, offsets, lab.nelectron)  # the labels' own info: none, IPR
-    count = find_defect_levels(e, c, lab.overlap, offsets, lab.nelectron, defect_atoms=defect,
-                               valence_states=host_valence_states(kind, lab.nelectron), resonance_ev=RESONANCE_EV)
+    count = find_defect_levels(e, c, lab.overlap, offsets, lab.nelectron, **picking)
     lo, hi = nocc - states, nocc + states
     w = atom_weights(c[:, lo:hi], lab.overlap, offsets)
     rows = []

@@ -68,27 +68,19 @@ RESONANCE_EV = 1.0  # eV: defect states this far outside the host gap still coun
 
 class GaAsLevelPicking:
     """``evaluate_labels``'s ``level_picking`` for GaAs cells: defect atoms, host valence-state count
-    and resonance window of each label, from the label's ``info["defect"]`` and the builder."""
+    and resonance window of each label (``mlh_ipi.structures.gaas.level_picking``), from its
+    ``info["defect"]``."""
 
     def __init__(self, resonance_ev: float = RESONANCE_EV):
         self.resonance_ev = resonance_ev
-        self._refs: dict = {}
 
     def __call__(self, lab) -> dict:
-        from mlh_ipi.structures.gaas import SIZES, defect_neighbourhood, gaas_defect, host_valence_states
+        from mlh_ipi.structures.gaas import level_picking
 
         kind = lab.info.get("defect")
         if kind is None:
             raise ValueError(f"label of {lab.natoms} atoms has no info['defect']; cannot pick GaAs levels")
-        n_host = min(SIZES, key=lambda n: abs(n - lab.natoms))
-        if (kind, n_host) not in self._refs:
-            ref = gaas_defect(kind, n_host)
-            self._refs[kind, n_host] = (ref.get_chemical_symbols(), defect_neighbourhood(ref))
-        symbols, atoms = self._refs[kind, n_host]
-        if list(lab.symbols) != symbols:
-            raise ValueError(f"{kind} label: its atoms are not in the order of gaas_defect({kind!r}, {n_host})")
-        return {"defect_atoms": atoms or None, "valence_states": host_valence_states(kind, lab.nelectron),
-                "resonance_ev": self.resonance_ev}
+        return level_picking(kind, lab.symbols, lab.nelectron, self.resonance_ev)
 
 
 def score_rows(rows: list[dict], cells: set[str]) -> list[dict]:

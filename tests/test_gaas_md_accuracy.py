@@ -92,7 +92,7 @@ def test_gaas_level_picking_uses_the_builders_defect_atoms_and_the_host_state_co
     assert picking(pristine)["defect_atoms"] is None and picking(pristine)["valence_states"] == 128
     with pytest.raises(ValueError, match="no info"):
         picking(SimpleNamespace(info={}, natoms=65, symbols=label.symbols, nelectron=261))
-    with pytest.raises(ValueError, match="not in the order"):
+    with pytest.raises(ValueError, match="not in the atom order"):
         picking(SimpleNamespace(info={"defect": "As_i"}, natoms=65, symbols=label.symbols[::-1], nelectron=261))
 
 

@@ -215,3 +215,16 @@ def host_valence_states(kind: str, nelectron: int) -> int | None:
     if (nelectron - extra) % 2:
         raise ValueError(f"{kind}: {nelectron} electrons minus {extra} above the VBM is odd")
     return (nelectron - extra) // 2
+
+
+def level_picking(kind: str, symbols, nelectron: int, resonance_ev: float = 1.0) -> dict:
+    """``find_defect_levels`` options for a ``kind`` cell (or MD frame) whose atoms are in the order
+    of ``gaas_defect(kind, N)`` (N: the supercell size in :data:`SIZES` nearest the atom count):
+    the builder's :func:`defect_neighbourhood` (None for pristine), :func:`host_valence_states` and
+    ``resonance_ev`` (eV). ``ValueError`` when the atoms are not in the builder's order."""
+    n_host = min(SIZES, key=lambda n: abs(n - len(symbols)))
+    ref = gaas_defect(kind, n_host)
+    if ref.get_chemical_symbols() != list(symbols):
+        raise ValueError(f"{kind} cell of {len(symbols)} atoms: not in the atom order of gaas_defect({kind!r}, {n_host})")
+    return {"defect_atoms": defect_neighbourhood(ref) or None,
+            "valence_states": host_valence_states(kind, nelectron), "resonance_ev": float(resonance_ev)}
