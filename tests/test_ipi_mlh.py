@@ -284,3 +284,18 @@ def test_calculator_band_edges_by_count_from_the_argument_or_the_structure(tiny_
     from_info = MLHCalculator(tiny_model, mode="h_only")
     from_info.calculate(tagged, properties=[])
     assert from_info.electronic["cbm"] == pytest.approx(by_count.electronic["cbm"], abs=1e-12)
+
+
+def test_cli_single_point_takes_the_band_edge_count(tiny_model, tmp_path):
+    from ase.io import read, write
+
+    from mlh_ipi.cli.main import main
+
+    start = tmp_path / "start.extxyz"
+    write(start, _start())
+    out = tmp_path / "counted.extxyz"
+    assert main(["single-point", str(tiny_model), str(start), "--h-only", "--valence-states", "3",
+                 "--level-resonance", "0.5", "--out", str(out)]) == 0
+    direct = MLHCalculator(tiny_model, mode="h_only", valence_states=3, resonance_ev=0.5)
+    direct.calculate(_start(), properties=[])
+    assert read(out).info["band_gap"] == pytest.approx(direct.electronic["band_gap"], abs=1e-8)

@@ -22,6 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="output extxyz (default: <structure>.mlh.extxyz)")
     p.add_argument("--defect-atoms", type=int, nargs="*",
                    help="atom indices for defect-level picking (default: info['defect_atoms'|'defect_si'])")
+    p.add_argument("--valence-states", type=int, default=None, metavar="N",
+                   help="states below the host gap: band edges by count, not occupation "
+                        "(default: info['valence_states'], else occupation)")
+    p.add_argument("--level-resonance", type=float, default=None, metavar="EV",
+                   help="also report defect states up to EV outside the gap (default: info['level_resonance_ev'] or 0)")
     p.add_argument("--h-only", action="store_true", help="gap and defect levels only (no energy/forces)")
     p.set_defaults(func=run)
 
@@ -38,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no such structure file: {args.structure}")
     atoms = read(args.structure, index=-1)
     calc = MLHCalculator(args.model, mode="h_only" if args.h_only else "energy",
-                         defect_atoms=args.defect_atoms)
+                         defect_atoms=args.defect_atoms, valence_states=args.valence_states,
+                         resonance_ev=args.level_resonance)
     t0 = time.perf_counter()
     calc.calculate(atoms, properties=[] if args.h_only else ["energy", "forces"])
     wall = time.perf_counter() - t0
