@@ -44,7 +44,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from mlh_ipi.dft.settings import DFTSettings
-from mlh_ipi.electronic.defect_levels import find_defect_levels
+from mlh_ipi.electronic.defect_levels import find_defect_levels, level_picking_from_info
 from mlh_ipi.electronic.eigen import solve
 from mlh_ipi.units import HARTREE
 
@@ -194,12 +194,11 @@ class MLHCalculator(Calculator):
         self._prepared = None
 
     def _electronic_extras(self, e, c, s, offsets, nelectron, atoms, members_h) -> None:
-        defect = self.defect_atoms
-        if defect is None:  # structure builders record the defect's atoms in info
-            defect = atoms.info.get("defect_atoms", atoms.info.get("defect_si"))
-        valence = self.valence_states if self.valence_states is not None else atoms.info.get("valence_states")
-        resonance = self.resonance_ev if self.resonance_ev is not None else atoms.info.get("level_resonance_ev", 0.0)
-        picking = {"defect_atoms": defect, "valence_states": valence, "resonance_ev": float(resonance)}
+        picking = level_picking_from_info(atoms.info)  # what the structure builders recorded
+        for key, value in (("defect_atoms", self.defect_atoms), ("valence_states", self.valence_states),
+                           ("resonance_ev", self.resonance_ev)):
+            if value is not None:
+                picking[key] = value
         lv = find_defect_levels(e, c, s, offsets, nelectron, **picking)
         self.electronic.update({
             "band_gap": lv.gap_ev, "vbm": lv.vbm_ev, "cbm": lv.cbm_ev,

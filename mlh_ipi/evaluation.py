@@ -18,6 +18,7 @@ import numpy as np
 
 from mlh_ipi.atomic_io import save_figure
 from mlh_ipi.electronic.compare import MEV, compare_hamiltonians, uniform_shift
+from mlh_ipi.electronic.defect_levels import level_picking_from_info
 from mlh_ipi.electronic.eigen import solve
 
 
@@ -59,7 +60,8 @@ def evaluate_labels(model, label_paths: Iterable[Path], baseline_cache=None,
     """Compare ``model`` (``HamiltonianPredictor`` or ``Committee``) with every label file.
 
     Defect levels are picked (``find_defect_levels``) on the label's ``info["defect_atoms"]``
-    (or ``defect_si``) and ``info["valence_states"]`` when present; ``level_picking(label)``,
+    (or ``defect_si``), ``info["valence_states"]`` and ``info["level_resonance_ev"]`` when present
+    (``level_picking_from_info``); ``level_picking(label)``,
     when given, returns those keyword arguments (``defect_atoms``, ``valence_states``,
     ``resonance_ev``) for each label instead.
 
@@ -87,11 +89,7 @@ def evaluate_labels(model, label_paths: Iterable[Path], baseline_cache=None,
         else:
             h, spread = model.predict_gamma(graph, baseline=base), None
         t_pred = time.perf_counter() - t0
-        if level_picking is not None:
-            picking = level_picking(lab)
-        else:
-            picking = {"defect_atoms": lab.info.get("defect_atoms", lab.info.get("defect_si")),
-                       "valence_states": lab.info.get("valence_states")}
+        picking = level_picking(lab) if level_picking is not None else level_picking_from_info(lab.info)
         err = compare_hamiltonians(h, lab.hamiltonian_ha, lab.overlap, lab.atom_offsets, lab.nelectron,
                                    **picking)
         shift = uniform_shift(h - lab.hamiltonian_ha, lab.overlap)

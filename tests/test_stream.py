@@ -445,9 +445,9 @@ def test_check_dft_matches_labels_to_snapshots_by_step_and_reports_the_gap_error
 def test_dft_check_reads_the_level_picking_recorded_in_a_label():
     from types import SimpleNamespace
 
-    from mlh_ipi.stream.dft_check import label_level_picking
+    from mlh_ipi.electronic.defect_levels import level_picking_from_info
 
     plain = SimpleNamespace(info={"defect_si": [3, 9]})
-    assert label_level_picking(plain) == {"defect_atoms": [3, 9], "valence_states": None, "resonance_ev": 0.0}
+    assert level_picking_from_info(plain.info) == {"defect_atoms": [3, 9], "valence_states": None, "resonance_ev": 0.0}
     counted = SimpleNamespace(info={"defect_atoms": [1], "valence_states": 129, "level_resonance_ev": 1.0})
-    assert label_level_picking(counted) == {"defect_atoms": [1], "valence_states": 129, "resonance_ev": 1.0}
+    assert level_picking_from_info(counted.info) == {"defect_atoms": [1], "valence_states": 129, "resonance_ev": 1.0}

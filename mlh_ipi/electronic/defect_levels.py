@@ -81,6 +81,14 @@ class DefectLevels:
                 "levels_below_cbm_ev": self.below_cbm_ev.tolist()}
 
 
+def level_picking_from_info(info) -> dict:
+    """The :func:`find_defect_levels` options recorded in a structure's or label's ``info``:
+    ``defect_atoms`` (or ``defect_si``), ``valence_states`` and ``level_resonance_ev`` (eV)."""
+    return {"defect_atoms": info.get("defect_atoms", info.get("defect_si")),
+            "valence_states": info.get("valence_states"),
+            "resonance_ev": float(info.get("level_resonance_ev", 0.0))}
+
+
 MIN_DEFECT_WEIGHT = 0.3  # Mulliken weight on the defect's atoms for a state to count as localised
 
 

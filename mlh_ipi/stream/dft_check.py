@@ -33,7 +33,7 @@ import numpy as np
 from mlh_ipi.atomic_io import atomic_path, save_figure, write_json
 from mlh_ipi.data.labelfile import read_label
 from mlh_ipi.electronic.compare import errors_at_dft_states
-from mlh_ipi.electronic.defect_levels import find_defect_levels
+from mlh_ipi.electronic.defect_levels import find_defect_levels, level_picking_from_info
 from mlh_ipi.electronic.eigen import solve
 from mlh_ipi.stream.workers import read_snapshot_log
 
@@ -52,7 +52,7 @@ def matched_errors(model, lab) -> dict:
     e_d, c_d = solve(lab.hamiltonian_ha, lab.overlap)
     e_p = solve(h, lab.overlap)[0]
     lv = find_defect_levels(e_d, c_d, lab.overlap, lab.layout.atom_offsets(lab.symbols), lab.nelectron,
-                            **label_level_picking(lab))
+                            **level_picking_from_info(lab.info))
     gap, levels = errors_at_dft_states(e_p, e_d, lv)
     out = {"band_gap_matched": gap, "level0_above_vbm_matched": None, "level0_below_cbm_matched": None}
     if len(levels):
@@ -61,19 +61,11 @@ def matched_errors(model, lab) -> dict:
     return out
 
 
-def label_level_picking(label) -> dict:
-    """``find_defect_levels`` options recorded in a label's ``info`` (as the stream's snapshots carry
-    them): ``defect_atoms`` (or ``defect_si``), ``valence_states``, ``level_resonance_ev``."""
-    return {"defect_atoms": label.info.get("defect_atoms", label.info.get("defect_si")),
-            "valence_states": label.info.get("valence_states"),
-            "resonance_ev": float(label.info.get("level_resonance_ev", 0.0))}
-
-
 def label_electronic(label) -> dict:
     """Band gap, VBM, CBM and in-gap levels (eV) of a DFT label's own H and S."""
     e, c = solve(label.hamiltonian_ha, label.overlap)
     lv = find_defect_levels(e, c, label.overlap, label.layout.atom_offsets(label.symbols), label.nelectron,
-                            **label_level_picking(label))
+                            **level_picking_from_info(label.info))
     return {"band_gap": lv.gap_ev, "vbm": lv.vbm_ev, "cbm": lv.cbm_ev,
             "defect_levels": sorted(lv.levels_ev.tolist())}
 

@@ -48,12 +48,12 @@ class Snapshot:
                    valence_states: int | None = None, resonance_ev: float | None = None) -> "Snapshot":
         """``defect_atoms`` defaults to the builders' ``info["defect_atoms"]`` / ``info["defect_si"]``,
         ``valence_states`` and ``resonance_ev`` to ``info["valence_states"]`` / ``info["level_resonance_ev"]``."""
-        if defect_atoms is None:
-            defect_atoms = atoms.info.get("defect_atoms", atoms.info.get("defect_si"))
-        if valence_states is None:
-            valence_states = atoms.info.get("valence_states")
-        if resonance_ev is None:
-            resonance_ev = atoms.info.get("level_resonance_ev", 0.0)
+        from mlh_ipi.electronic.defect_levels import level_picking_from_info
+
+        recorded = level_picking_from_info(atoms.info)
+        defect_atoms = recorded["defect_atoms"] if defect_atoms is None else defect_atoms
+        valence_states = recorded["valence_states"] if valence_states is None else valence_states
+        resonance_ev = recorded["resonance_ev"] if resonance_ev is None else resonance_ev
         return cls(source=str(source), step=int(step), symbols=tuple(atoms.get_chemical_symbols()),
                    positions=np.array(atoms.get_positions(), float), cell=np.array(atoms.cell.array, float),
                    temperature_k=float(temperature_k), defect=str(defect),
