@@ -129,6 +129,42 @@ def test_streaming_statistics_equal_numpy_after_merge_and_checkpoint_resume(tmp_
     assert RunningMoments().merge(one).to_dict() == one.to_dict()
 
 
+def test_resonant_levels_are_counted_apart_from_in_gap_levels(tmp_path):
+    """A donor with p levels above the CBM (As_i-like) and one in-gap level: the resonant flags
+    follow the levels through sorting, and the tables give the in-gap count and resonant fraction."""
+    snaps = [  # levels deliberately unsorted; flags aligned with them
+        {"band_gap": 0.40, "vbm": 1.00, "cbm": 1.40, "defect_levels": [2.1, 1.20, 1.9],
+         "defect_levels_resonant": [True, False, True]},
+        {"band_gap": 0.42, "vbm": 1.00, "cbm": 1.42, "defect_levels": [1.30, 2.0],
+         "defect_levels_resonant": [False, True]},
+        # no flags (an older client's extras): derived from the edges, so 1.45 >= CBM is resonant
+        {"band_gap": 0.44, "vbm": 1.00, "cbm": 1.44, "defect_levels": [1.45, 1.25]},
+    ]
+    recs = [electronic_record(s) for s in snaps]
+    assert recs[0]["defect_levels"] == [1.2, 1.9, 2.1]
+    assert recs[0]["defect_levels_resonant"] == [False, True, True]
+    assert recs[2]["defect_levels_resonant"] == [False, True]
+    stats = ElectronicStatistics()
+    for r in recs:
+        stats.add(r, 500, "As_i")
+    m = stats.group(500, "As_i").moments
+    assert m["n_levels"].mean == pytest.approx(7 / 3) and m["n_in_gap"].mean == pytest.approx(1.0)
+    assert m["level0_resonant"].mean == 0.0 and m["level1_resonant"].mean == 1.0
+    assert m["level2_resonant"].n == 1
+    row = summary_rows(stats)[0]
+    assert row["n_in_gap_mean"] == pytest.approx(1.0)
+    assert row["level0_resonant_fraction"] == 0.0 and row["level1_resonant_fraction"] == 1.0
+    # resonant levels lie below the CBM by a negative amount: reported as they are, not dropped
+    assert row["level1_below_cbm_mean"] == pytest.approx(np.mean([1.4 - 1.9, 1.42 - 2.0, 1.44 - 1.45]))
+    state = StreamState(stats=stats)
+    state.save(tmp_path / "st")
+    again = StreamState.load(tmp_path / "st")
+    assert summary_rows(again.stats) == summary_rows(stats)
+    assert any(p.name == "defect_levels_vs_temperature.png" for p in write_report(again, tmp_path / "rep"))
+    with pytest.raises(ValueError, match="2 flags for 3 levels"):
+        electronic_record({**snaps[0], "defect_levels_resonant": [True, False]})
+
+
 def test_processed_index_stores_strided_runs_and_refuses_double_counting():
     idx = ProcessedIndex()
     for s in [5, 3, 4, 0, 1, 2, *range(100, 100001, 50)]:

@@ -5,13 +5,16 @@
 * ``summary.csv`` / ``summary.json``: one row per (defect, temperature): number
   of snapshots; mean and thermal broadening (population std over snapshots) of
   the band gap, VBM, CBM; mean committee gap spread (model uncertainty, when
-  the model is a committee); for each in-gap level k its snapshot count and
-  mean/std above the VBM and below the CBM. The JSON also has the counters.
-* ``level_histograms.csv``: counts of in-gap levels per bin of E_CBM - E (eV).
+  the model is a committee); number of levels and of in-gap levels; for each
+  level k its snapshot count, mean/std above the VBM and below the CBM, and
+  the fraction of those snapshots in which it is resonant (outside the gap).
+  The JSON also has the counters.
+* ``level_histograms.csv``: counts of levels per bin of E_CBM - E (eV).
 * ``gap_vs_temperature.png``: gap vs T, thermal broadening as error bars, mean
   committee spread as a second, thinner bar;
 * ``defect_levels_vs_temperature.png``: level k relative to the CBM (E - E_CBM,
-  so deeper levels are lower) vs T with thermal-broadening bars;
+  so deeper levels are lower) vs T with thermal-broadening bars; levels that
+  are resonant in most snapshots are drawn dashed with open markers;
 * ``level_histograms.png``: distribution of E - E_CBM per temperature.
 """
 from __future__ import annotations
@@ -45,6 +48,9 @@ def summary_rows(stats: ElectronicStatistics) -> list[dict]:
         for q in ("band_gap", "vbm", "cbm", "n_levels"):
             row[f"{q}_mean"] = _num(m[q].mean)
             row[f"{q}_std"] = _num(m[q].std())
+        # n_in_gap is absent from checkpoints written before it existed
+        row["n_in_gap_mean"] = _num(m["n_in_gap"].mean) if "n_in_gap" in m else None
+        row["n_in_gap_std"] = _num(m["n_in_gap"].std()) if "n_in_gap" in m else None
         for q in ("band_gap_committee_std", "h_max_committee_std"):
             row[f"{q}_mean"] = _num(m[q].mean) if q in m else None
         for k in _level_indices(g):
@@ -52,6 +58,8 @@ def summary_rows(stats: ElectronicStatistics) -> list[dict]:
             for rel in ("above_vbm", "below_cbm"):
                 row[f"level{k}_{rel}_mean"] = _num(m[f"level{k}_{rel}"].mean)
                 row[f"level{k}_{rel}_std"] = _num(m[f"level{k}_{rel}"].std())
+            res = m.get(f"level{k}_resonant")
+            row[f"level{k}_resonant_fraction"] = _num(res.mean) if res is not None and res.n else None
         rows.append(row)
     return rows
 
@@ -126,9 +134,11 @@ def plot_report(stats: ElectronicStatistics, out_dir: str | Path) -> list[Path]:
         ks = sorted({int(m.group(1)) for r in rs for c in r if (m := re.fullmatch(r"level(\d+)_n", c))})
         for k in ks:
             sel = [r for r in rs if r.get(f"level{k}_n")]
+            resonant = np.mean([r.get(f"level{k}_resonant_fraction") or 0.0 for r in sel]) > 0.5
             ax.errorbar([r["temperature_k"] for r in sel], [-r[f"level{k}_below_cbm_mean"] for r in sel],
-                        yerr=[r[f"level{k}_below_cbm_std"] or 0 for r in sel], fmt="s-", capsize=4,
-                        label=f"{d} level {k}")
+                        yerr=[r[f"level{k}_below_cbm_std"] or 0 for r in sel], capsize=4,
+                        fmt="s--" if resonant else "s-", mfc="none" if resonant else None,
+                        label=f"{d} level {k}" + (" (resonant)" if resonant else ""))
     ax.axhline(0.0, color="k", lw=0.8)
     ax.set_xlabel("temperature (K)")
     ax.set_ylabel("E_level - E_CBM (eV)")
@@ -143,7 +153,7 @@ def plot_report(stats: ElectronicStatistics, out_dir: str | Path) -> list[Path]:
         if counts.sum():
             ax.stairs((counts / counts.sum())[::-1], (-edges)[::-1], label=f"{d} {t:g} K")
     ax.set_xlabel("E_level - E_CBM (eV)")
-    ax.set_ylabel("fraction of in-gap levels")
+    ax.set_ylabel("fraction of levels")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -19,14 +19,19 @@ quantity over the MD snapshots of one temperature.
 :func:`electronic_record` from ``MLHCalculator.electronic``:
 
 * ``band_gap``, ``vbm``, ``cbm``: host-like edges (eV);
-* ``level{k}``, ``level{k}_above_vbm``, ``level{k}_below_cbm``: the k-th in-gap
+* ``level{k}``, ``level{k}_above_vbm``, ``level{k}_below_cbm``: the k-th
   defect level counted from the bottom (eV), over the snapshots that have at
   least k+1 levels;
-* ``n_levels``: number of in-gap levels per snapshot;
+* ``level{k}_resonant``: 1 where that level lies outside the host gap (a state
+  resonant in a band, reported when level picking has a resonance window), else
+  0 -- its mean is the fraction of those snapshots in which level k is resonant;
+* ``n_levels``: number of defect levels per snapshot; ``n_in_gap``: how many of
+  them lie inside the gap (equal to ``n_levels`` without a resonance window);
 * ``band_gap_committee_std``, ``h_max_committee_std``: the committee spread of
   each snapshot (eV) -- its mean is the model-uncertainty error bar shown next
   to the thermal broadening;
-* histograms of all in-gap levels relative to the CBM and to the VBM.
+* histograms of all levels relative to the CBM and to the VBM (resonant ones
+  fall outside [0, gap]).
 """
 from __future__ import annotations
 
@@ -140,10 +145,20 @@ def electronic_record(electronic: Mapping) -> dict:
     """Per-snapshot record (JSON-friendly, eV) from ``MLHCalculator.electronic`` or its ``extras()``.
 
     Also accepts the i-PI client's JSON extras, which carry the same keys.
+    Levels are sorted by energy; ``defect_levels_resonant`` (when given) is
+    reordered with them, and otherwise derived from the edges.
     """
     rec = {k: float(electronic[k]) for k in ("band_gap", "vbm", "cbm")}
-    levels = np.sort(np.atleast_1d(np.asarray(electronic.get("defect_levels", []), float)))
-    rec["defect_levels"] = levels.tolist()
+    levels = np.atleast_1d(np.asarray(electronic.get("defect_levels", []), float))
+    order = np.argsort(levels, kind="stable")
+    if electronic.get("defect_levels_resonant") is not None:
+        flags = np.atleast_1d(np.asarray(electronic["defect_levels_resonant"], bool))
+        if flags.shape != levels.shape:
+            raise ValueError(f"defect_levels_resonant has {flags.size} flags for {levels.size} levels")
+    else:
+        flags = (levels <= rec["vbm"]) | (levels >= rec["cbm"])
+    rec["defect_levels"] = levels[order].tolist()
+    rec["defect_levels_resonant"] = [bool(f) for f in flags[order]]
     for src, dst in (("band_gap_std", "band_gap_committee_std"), ("h_max_std", "h_max_committee_std")):
         if src in electronic:
             rec[dst] = float(electronic[src])
@@ -173,9 +188,14 @@ class GroupStatistics:
         self._add("vbm", vbm)
         self._add("cbm", cbm)
         levels = record.get("defect_levels", [])
+        resonant = record.get("defect_levels_resonant")
+        if resonant is None:
+            resonant = [e <= vbm or e >= cbm for e in levels]
         self._add("n_levels", len(levels))
-        for k, e in enumerate(levels):
+        self._add("n_in_gap", len(levels) - int(sum(bool(r) for r in resonant)))
+        for k, (e, r) in enumerate(zip(levels, resonant)):
             self._add(f"level{k}", e)
+            self._add(f"level{k}_resonant", float(bool(r)))
             self._add(f"level{k}_above_vbm", e - vbm)
             self._add(f"level{k}_below_cbm", cbm - e)
             self.hist_below_cbm.add(cbm - e)
