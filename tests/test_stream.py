@@ -165,6 +165,28 @@ def test_resonant_levels_are_counted_apart_from_in_gap_levels(tmp_path):
         electronic_record({**snaps[0], "defect_levels_resonant": [True, False]})
 
 
+def test_resuming_with_another_level_picking_or_model_is_refused(tmp_path):
+    """Statistics of two level-picking definitions must not be pooled by a resumed run."""
+    rec = _records(np.random.default_rng(5), 1)[0]
+    with SnapshotPipeline(None, tmp_path, workers=0, meta={"valence_states": 128}) as pipe:
+        pipe.submit_record("T300K", 0, 300, "As_i", rec)
+    with pytest.raises(ValueError, match=r"valence_states: 128 -> 129"):
+        SnapshotPipeline(None, tmp_path, workers=0, meta={"valence_states": 129})
+    with pytest.raises(ValueError, match="model: None -> "):
+        SnapshotPipeline(tmp_path / "other.pt", tmp_path, workers=0, meta={"valence_states": 128})
+    # the same settings resume; the counted step is skipped, nothing is lost
+    with SnapshotPipeline(None, tmp_path, workers=0, meta={"valence_states": 128}) as pipe:
+        pipe.submit_record("T300K", 0, 300, "As_i", rec)
+    assert StreamState.load(tmp_path).stats.n_snapshots == 1
+    # a checkpoint written before the picking was recorded counts as occupation edges, no window
+    state = StreamState.load(tmp_path)
+    state.meta = {"mode": "lammps", "model": None}
+    state.save(tmp_path)
+    SnapshotPipeline(None, tmp_path, workers=0, meta={"valence_states": None, "resonance_ev": None})
+    with pytest.raises(ValueError, match="resonance_ev: None -> 1.0"):
+        SnapshotPipeline(None, tmp_path, workers=0, meta={"resonance_ev": 1.0})
+
+
 def test_processed_index_stores_strided_runs_and_refuses_double_counting():
     idx = ProcessedIndex()
     for s in [5, 3, 4, 0, 1, 2, *range(100, 100001, 50)]:
@@ -476,6 +498,16 @@ def test_check_dft_matches_labels_to_snapshots_by_step_and_reports_the_gap_error
     lab.info["step"] = 5
     with pytest.raises(ValueError, match="no stream snapshots with step 5"):
         compare_with_labels(tmp_path / "st", [write_label(tmp_path / "odd", lab)])
+    # a stream that took its edges by count: the DFT side must do the same
+    nval = read_label(labels[0]).nelectron // 2
+    stream_offline([traj], model, tmp_path / "st_count", 300, workers=0, progress=False, valence_states=nval)
+    with pytest.raises(ValueError, match=f"valence_states None \\(stream: {nval}\\)"):
+        compare_with_labels(tmp_path / "st_count", relabelled)
+    picking = {"defect_atoms": None, "valence_states": nval, "resonance_ev": 0.0}
+    _, counted = compare_with_labels(tmp_path / "st_count", relabelled, level_picking=picking)
+    assert counted["band_gap"]["mae"] == pytest.approx(summary["band_gap"]["mae"], abs=1e-9)  # Si: count = occupation
+    assert main(["stream", "check-dft", str(tmp_path / "st_count"), *map(str, relabelled),
+                 "--valence-states", str(nval)]) == 0
 
 
 def test_dft_check_reads_the_level_picking_recorded_in_a_label():

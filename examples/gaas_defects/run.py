@@ -31,7 +31,10 @@ Stages (work folder ``runs/gaas_defects`` by default, git-ignored):
                 (states within ``--mlh-eigenvalue-window`` eV of the edges, shift-free).
 ``md``          production LAMMPS + MACE MD at 100, 300, 500 K per defect with the
                 on-the-fly MLH stream (``mlh_ipi.stream.run.stream_md``): gap,
-                band edges and in-gap levels per snapshot, statistics per T.
+                band edges and defect levels per snapshot, statistics per T. Band
+                edges by host state count for pristine, As_Ga and As_i
+                (``--level-picking``), defect levels up to ``--level-resonance``
+                eV outside the gap kept and flagged resonant.
 ``dftcheck``    DFT labels of ``--check-per-group`` streamed snapshots per (cell, T)
                 for ``--check-cells`` (default pristine, As_Ga, As_i) and MLH - DFT
                 errors of gap, band edges and lowest in-gap level per snapshot
@@ -233,21 +236,43 @@ def stage_al(work: Path, args) -> dict:
     return run_active_learning(load_config(path), progress=True)
 
 
+def _level_picking(at, args) -> dict:
+    """``find_defect_levels`` options of a cell (in the builder's atom order) and its MD frames.
+
+    ``--level-picking host-count`` (default): band edges by the count of states below the host
+    gap for the kinds checked on DFT labels (pristine, As_Ga, As_i; ``mlh_ipi.structures.gaas``),
+    with defect states up to ``--level-resonance`` eV outside the gap reported as resonant;
+    the other kinds, and ``occupation``, take the edges from occupation with no window."""
+    from mlh_ipi.dft.cell import valence_electrons
+    from mlh_ipi.structures.gaas import level_picking
+
+    da = [int(i) for i in np.atleast_1d(at.info.get("defect_atoms", []))] or None
+    picking = {"defect_atoms": da, "valence_states": None, "resonance_ev": 0.0}
+    if args.level_picking == "host-count":
+        symbols = at.get_chemical_symbols()
+        counted = level_picking(at.info["defect"], symbols, valence_electrons(symbols, dft_settings(args)),
+                                args.level_resonance)
+        if counted["valence_states"] is not None:
+            picking.update(valence_states=counted["valence_states"], resonance_ev=counted["resonance_ev"])
+    return picking
+
+
 def _stream_runs(structures, md_root: Path, committee: Path, mace_model: Path, temperatures, steps: int,
-                 every: int) -> None:
+                 every: int, args) -> None:
     """LAMMPS + MACE MD with the MLH stream per cell into ``md_root/<defect>``."""
     from mlh_ipi.stream.run import stream_md
 
     for at in structures:
+        picking = _level_picking(at, args)
         at = at.copy()
         kind = at.info["defect"]
-        da = [int(i) for i in np.atleast_1d(at.info.get("defect_atoms", []))]
         at.info.pop("defect_atoms", None)
         t0 = time.perf_counter()
         stream_md(MD_SCRIPT, [mace_model], at, temperatures, steps, md_root / kind, committee,
-                  every=every, type_map=None, defect=kind, defect_atoms=da or None, workers=0,
+                  every=every, type_map=None, defect=kind, defect_atoms=picking["defect_atoms"], workers=0,
                   maxsize=64, policy="block", checkpoint_every_s=30.0, seed=12345, threads=1,
-                  variables={"dump_every": every, "thermo_every": every})
+                  variables={"dump_every": every, "thermo_every": every},
+                  valence_states=picking["valence_states"], resonance_ev=picking["resonance_ev"])
         log.info("MD + stream %s (%d atoms): %.0f s", kind, len(at), time.perf_counter() - t0)
 
 
@@ -255,7 +280,7 @@ def stage_md(work: Path, args, mace_model: Path) -> None:
     from ase.io import read
 
     _stream_runs(read(work / "structures.extxyz", index=":"), work / "md", _committee(work), mace_model,
-                 TEMPERATURES, args.md_steps, args.md_every)
+                 TEMPERATURES, args.md_steps, args.md_every, args)
 
 
 def _committee(work: Path) -> Path:
@@ -283,7 +308,7 @@ def _dft_check(structures, md_root: Path, check_root: Path, args, temperatures, 
     summary = {}
     for at in structures:
         kind = at.info["defect"]
-        da = [int(i) for i in np.atleast_1d(at.info.get("defect_atoms", []))]
+        picking = _level_picking(at, args)
         stream_dir = md_root / kind / "stream"
         records = read_snapshot_log(stream_dir)
         frames = []
@@ -297,13 +322,17 @@ def _dft_check(structures, md_root: Path, check_root: Path, args, temperatures, 
             for snap in dump_atoms(md_root / kind / src / "traj.lammpstrj", at.get_chemical_symbols(),
                                    steps=pick):
                 snap.info.update({"stream_source": src, "defect": kind, "temperature_K": float(t)})
-                if da:
-                    snap.info["defect_atoms"] = da
+                if picking["defect_atoms"]:
+                    snap.info["defect_atoms"] = picking["defect_atoms"]
+                if picking["valence_states"] is not None:
+                    snap.info["valence_states"] = picking["valence_states"]
+                    snap.info["level_resonance_ev"] = picking["resonance_ev"]
                 frames.append(snap)
         labels = check_root / kind / "labels"
         label_batch(frames, labels, settings, source=f"{kind} streamed MD snapshots", density_guess=guess)
+        # the DFT side picks as the stream did, also for labels made before the picking was recorded
         summary[kind] = write_dft_check(stream_dir, label_files(labels), out_dir=check_root / kind,
-                                        model=committee)  # also the errors at DFT's own states
+                                        model=committee, level_picking=picking)  # also at DFT's own states
         level = summary[kind]["level0_below_cbm"]["mae"]
         matched = summary[kind].get("band_gap_matched", {}).get("mae")
         log.info("DFT check %s (%d atoms): gap MAE %.0f meV (at DFT's states %s meV), CBM - level0 MAE %s meV "
@@ -351,7 +380,7 @@ def stage_transfer(work: Path, args, mace_model: Path) -> dict:
     mlh = args.transfer_mlh or _committee(work)
     log.info("transfer: MLH %s streams the %d-atom cells", mlh, args.transfer_atoms)
     _stream_runs(cells, root / "md", mlh, mace_model, (300.0,), args.transfer_steps,
-                 args.transfer_every or args.md_every)
+                 args.transfer_every or args.md_every, args)
     return _dft_check(cells, root / "md", root / "dftcheck", args, (300.0,), args.transfer_per_cell,
                       committee=mlh, tag=f"transfer_{args.transfer_atoms}")
 
@@ -399,7 +428,7 @@ def stage_report(work: Path, args) -> list[Path]:
             axes[1].text(0.5, 0.5, "no in-gap defect level picked", ha="center", va="center",
                          transform=axes[1].transAxes)
         axes[0].set_ylabel("host-like band gap (eV)")
-        axes[1].set_ylabel("lowest in-gap level $-$ CBM (eV)")
+        axes[1].set_ylabel("lowest defect level $-$ CBM (eV)")
         for ax in axes:
             ax.set_xlabel("temperature (K)")
             ax.grid(alpha=0.3)
@@ -467,15 +496,16 @@ def _summary_markdown(work: Path, res: Path, rows: list[dict], mace_work: Path) 
         lines.append("")
     if rows:
         lines += ["MLH (AL committee) on LAMMPS+MACE MD snapshots; ± = thermal std over snapshots (eV):", "",
-                  "| defect | T (K) | n | gap | VBM | CBM | in-gap levels / snapshot | level0 − VBM | CBM − level0 | committee gap std |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| defect | T (K) | n | gap | VBM | CBM | levels / snapshot (in gap) | level0 − VBM | CBM − level0 | level0 resonant | committee gap std |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             lines.append(
                 f"| {r['defect']} | {r['temperature_k']:g} | {r['n_snapshots']} | "
                 f"{_fmt(r['band_gap_mean'])} ± {_fmt(r['band_gap_std'])} | {_fmt(r['vbm_mean'])} | "
-                f"{_fmt(r['cbm_mean'])} | {_fmt(r['n_levels_mean'], '.2f')} | "
+                f"{_fmt(r['cbm_mean'])} | {_fmt(r['n_levels_mean'], '.2f')} ({_fmt(r.get('n_in_gap_mean'), '.2f')}) | "
                 f"{_fmt(r.get('level0_above_vbm_mean'))} ± {_fmt(r.get('level0_above_vbm_std'))} | "
-                f"{_fmt(r.get('level0_below_cbm_mean'))} | {_fmt(r.get('band_gap_committee_std_mean'))} |")
+                f"{_fmt(r.get('level0_below_cbm_mean'))} | {_fmt(r.get('level0_resonant_fraction'), '.0%')} | "
+                f"{_fmt(r.get('band_gap_committee_std_mean'))} |")
         lines.append("")
     checks = [(work / "dftcheck" / "summary.json", "64-atom cells, 100/300/500 K")]
     checks += [(p / "dftcheck" / "summary.json", f"{p.name.split('_')[1]}-atom cells, 300 K (size transfer)")
@@ -534,6 +564,14 @@ def main(argv=None) -> int:
                    help="eV below the VBM / above the CBM that the eigenvalue term sees")
     p.add_argument("--md-steps", type=int, default=1500, help="MD steps per temperature (1 fs)")
     p.add_argument("--md-every", type=int, default=50, help="stream a snapshot every N steps")
+    p.add_argument("--level-picking", choices=("host-count", "occupation"), default="host-count",
+                   help="band edges of the streamed and DFT-checked frames: by the count of states below "
+                        "the host gap for pristine, As_Ga and As_i (default; As_i's donor electrons fill "
+                        "the CBM state, which occupation would call the VBM), or by occupation for every "
+                        "cell (streams made before 2026-12-06; a stream folder keeps the picking it began with)")
+    p.add_argument("--level-resonance", type=float, default=1.0,
+                   help="with host-count edges: also report defect states up to this many eV outside the "
+                        "gap, flagged resonant (As_i's p levels above the CBM, As_Ga's A1 below the VBM)")
     p.add_argument("--check-cells", nargs="+", default=["pristine", "As_Ga", "As_i"], choices=DEFECTS)
     p.add_argument("--check-per-group", type=int, default=4, help="DFT-checked snapshots per (cell, T)")
     p.add_argument("--check-skip", type=int, default=300, help="MD steps before the checked snapshots")

@@ -92,6 +92,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--model", default=None,
                    help="the stream's model (checkpoint or committee folder): also report the errors at "
                         "the states DFT classifies (*_matched)")
+    d.add_argument("--defect-atoms", type=int, nargs="+", default=None, metavar="I",
+                   help="level picking of the DFT side, as the stream's (with --valence-states and "
+                        "--level-resonance; default: each label's info)")
+    d.add_argument("--valence-states", type=int, default=None, metavar="N",
+                   help="band edges of the DFT side by count: N states below the host gap")
+    d.add_argument("--level-resonance", type=float, default=None, metavar="EV",
+                   help="DFT side also reports defect states up to EV outside the gap")
     d.set_defaults(func=check_dft)
 
     g = ss.add_parser("merge", help="pool the statistics of several stream folders")
@@ -170,7 +177,12 @@ def merge(args: argparse.Namespace) -> int:
 def check_dft(args: argparse.Namespace) -> int:
     from mlh_ipi.stream.dft_check import MATCHED, QUANTITIES, write_dft_check
 
-    summary = write_dft_check(args.folder, args.labels, args.out, args.source, model=args.model)
+    picking = None
+    if args.defect_atoms is not None or args.valence_states is not None or args.level_resonance is not None:
+        picking = {"defect_atoms": args.defect_atoms, "valence_states": args.valence_states,
+                   "resonance_ev": float(args.level_resonance or 0.0)}
+    summary = write_dft_check(args.folder, args.labels, args.out, args.source, model=args.model,
+                              level_picking=picking)
     print(f"{summary['n_labels']} labelled snapshots; MLH - DFT (eV):")
     print(f"{'quantity':>18} {'n':>4} {'MAE':>8} {'mean':>8} {'max':>8}")
     for q in QUANTITIES + (MATCHED if args.model else ()):

@@ -12,8 +12,11 @@ its frame's ``step`` (``info["step"]``, written by
 info) and, when the label carries ``info["stream_source"]`` or ``source`` is
 given, by source. The DFT side goes through the same
 :func:`~mlh_ipi.electronic.defect_levels.find_defect_levels` as the MLH side,
-with the defect atoms from the label's info. All energies in eV; errors are
-MLH − DFT.
+with the level picking (defect atoms, band edges by count, resonance window)
+given by the caller or else recorded in the label's info. When the stream's
+checkpoint records a band-edge count or resonance window, the DFT side must use
+the same ones (a ``ValueError`` otherwise): both sides are then the same
+quantity. All energies in eV; errors are MLH − DFT.
 
 Each side classifies its own states there, as the stream must without DFT: a
 state that crosses the localisation threshold on one side only shows up as an
@@ -41,7 +44,22 @@ QUANTITIES = ("band_gap", "vbm", "cbm", "level0_above_vbm", "level0_below_cbm")
 MATCHED = ("band_gap_matched", "level0_above_vbm_matched", "level0_below_cbm_matched")
 
 
-def matched_errors(model, lab) -> dict:
+def _picking(lab, level_picking: dict | None) -> dict:
+    """``find_defect_levels`` options for a label: the caller's, else the label's info."""
+    return dict(level_picking) if level_picking is not None else level_picking_from_info(lab.info)
+
+
+def _check_stream_picking(meta: dict, picking: dict, path) -> None:
+    """The DFT side must pick edges as the stream did, where the stream recorded how."""
+    want = {"valence_states": meta.get("valence_states"), "resonance_ev": meta.get("resonance_ev")}
+    got = {"valence_states": picking.get("valence_states"), "resonance_ev": picking.get("resonance_ev") or None}
+    bad = [f"{k} {got[k]!r} (stream: {want[k]!r})" for k in want if want[k] is not None and got[k] != want[k]]
+    if bad:
+        raise ValueError(f"{path}: DFT level picking differs from the stream's: {', '.join(bad)}; "
+                         "give the stream's picking (level_picking=) or label frames that record it")
+
+
+def matched_errors(model, lab, level_picking: dict | None = None) -> dict:
     """MLH − DFT (eV) of the gap and of the lowest in-gap level (relative to each edge), read off
     the eigenvalues of ``model``'s H (checkpoint predictor or committee mean) at the states the
     label's own H classifies as VBM, CBM and levels (:func:`errors_at_dft_states`)."""
@@ -52,7 +70,7 @@ def matched_errors(model, lab) -> dict:
     e_d, c_d = solve(lab.hamiltonian_ha, lab.overlap)
     e_p = solve(h, lab.overlap)[0]
     lv = find_defect_levels(e_d, c_d, lab.overlap, lab.layout.atom_offsets(lab.symbols), lab.nelectron,
-                            **level_picking_from_info(lab.info))
+                            **_picking(lab, level_picking))
     gap, levels = errors_at_dft_states(e_p, e_d, lv)
     out = {"band_gap_matched": gap, "level0_above_vbm_matched": None, "level0_below_cbm_matched": None}
     if len(levels):
@@ -61,11 +79,12 @@ def matched_errors(model, lab) -> dict:
     return out
 
 
-def label_electronic(label) -> dict:
-    """Band gap, VBM, CBM and in-gap levels (eV) of a DFT label's own H and S."""
+def label_electronic(label, level_picking: dict | None = None) -> dict:
+    """Band gap, VBM, CBM and defect levels (eV) of a DFT label's own H and S; ``level_picking``:
+    ``find_defect_levels`` options (None: the label's info)."""
     e, c = solve(label.hamiltonian_ha, label.overlap)
     lv = find_defect_levels(e, c, label.overlap, label.layout.atom_offsets(label.symbols), label.nelectron,
-                            **level_picking_from_info(label.info))
+                            **_picking(label, level_picking))
     return {"band_gap": lv.gap_ev, "vbm": lv.vbm_ev, "cbm": lv.cbm_ev,
             "defect_levels": sorted(lv.levels_ev.tolist())}
 
@@ -80,10 +99,14 @@ def _derived(rec: dict) -> dict:
 
 
 def compare_with_labels(stream_dir: str | os.PathLike, labels: Sequence[str | os.PathLike],
-                        source: str | None = None, model=None) -> tuple[list[dict], dict]:
+                        source: str | None = None, model=None,
+                        level_picking: dict | None = None) -> tuple[list[dict], dict]:
     """``(rows, summary)``: one row per label (MLH, DFT, error per quantity) and MAE / max |error|;
     with ``model`` (the stream's: checkpoint path, committee folder or loaded) also the
-    ``*_matched`` errors."""
+    ``*_matched`` errors. ``level_picking``: ``find_defect_levels`` options for the DFT side
+    (None: each label's info)."""
+    from mlh_ipi.stream.state import StreamState
+
     if model is not None:
         from mlh_ipi.calculator import load_hamiltonian_model
 
@@ -91,6 +114,7 @@ def compare_with_labels(stream_dir: str | os.PathLike, labels: Sequence[str | os
     records = read_snapshot_log(stream_dir)
     if not records:
         raise FileNotFoundError(f"{stream_dir}: no per-snapshot records (snapshots.jsonl)")
+    meta = StreamState.load(stream_dir).meta if (Path(stream_dir) / "checkpoint.json").exists() else {}
     rows = []
     for path in labels:
         lab = read_label(path)
@@ -103,7 +127,9 @@ def compare_with_labels(stream_dir: str | os.PathLike, labels: Sequence[str | os
             what = "no" if not match else f"{len(match)} (give --source)"
             raise ValueError(f"{path}: {what} stream snapshots with step {step}"
                              + (f" in source {src!r}" if src else ""))
-        mlh, dft = _derived(match[0]), _derived(label_electronic(lab))
+        picking = _picking(lab, level_picking)
+        _check_stream_picking(meta, picking, path)
+        mlh, dft = _derived(match[0]), _derived(label_electronic(lab, picking))
         row = {"label": str(path), "source": match[0]["source"], "step": step,
                "temperature_k": match[0]["temperature_k"]}
         for q in QUANTITIES:
@@ -111,7 +137,7 @@ def compare_with_labels(stream_dir: str | os.PathLike, labels: Sequence[str | os
             row[f"{q}_mlh"], row[f"{q}_dft"] = a, b
             row[f"{q}_error"] = None if a is None or b is None else a - b
         if model is not None:
-            row.update({f"{q}_error": v for q, v in matched_errors(model, lab).items()})
+            row.update({f"{q}_error": v for q, v in matched_errors(model, lab, picking).items()})
         rows.append(row)
     summary = {"n_labels": len(rows), "units": "eV", "errors": "MLH - DFT"}
     for q in QUANTITIES + (MATCHED if model is not None else ()):
@@ -125,13 +151,13 @@ def compare_with_labels(stream_dir: str | os.PathLike, labels: Sequence[str | os
 
 def write_dft_check(stream_dir: str | os.PathLike, labels: Sequence[str | os.PathLike],
                     out_dir: str | os.PathLike | None = None, source: str | None = None,
-                    model=None) -> dict:
+                    model=None, level_picking: dict | None = None) -> dict:
     """``dft_check.csv``, ``dft_check.json`` and ``dft_check_gap.png`` (parity) in ``out_dir``;
-    ``model``: see :func:`compare_with_labels`."""
+    ``model`` and ``level_picking``: see :func:`compare_with_labels`."""
     import csv
 
     out = Path(out_dir or stream_dir)
-    rows, summary = compare_with_labels(stream_dir, labels, source, model=model)
+    rows, summary = compare_with_labels(stream_dir, labels, source, model=model, level_picking=level_picking)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "dft_check.csv", suffix=".csv") as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))

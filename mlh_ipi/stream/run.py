@@ -19,6 +19,12 @@ from mlh_ipi.stream.workers import SnapshotPipeline
 log = logging.getLogger(__name__)
 
 
+def _picking_meta(valence_states: int | None, resonance_ev: float | None) -> dict:
+    """The level-picking arguments as the checkpoint records them (no window: None, not 0)."""
+    return {"valence_states": None if valence_states is None else int(valence_states),
+            "resonance_ev": float(resonance_ev) if resonance_ev else None}
+
+
 def stream_offline(trajectories: Sequence[str | os.PathLike], model, out_dir: str | os.PathLike,
                    temperature_k: float, defect: str = "none", fmt: str | None = None,
                    type_map: Sequence[str] | None = None, defect_atoms: Sequence[int] | None = None,
@@ -34,7 +40,8 @@ def stream_offline(trajectories: Sequence[str | os.PathLike], model, out_dir: st
     Resumes from ``out_dir/checkpoint.json``: frames already counted are skipped.
     Offline runs always use the ``block`` policy (nothing is dropped).
     """
-    meta = {"mode": "offline", "trajectories": [os.fspath(p) for p in trajectories], "every": every}
+    meta = {"mode": "offline", "trajectories": [os.fspath(p) for p in trajectories], "every": every,
+            **_picking_meta(valence_states, resonance_ev)}
     with SnapshotPipeline(model, out_dir, workers=workers, maxsize=maxsize, policy="block",
                           checkpoint_every_s=checkpoint_every_s, checkpoint_every_n=checkpoint_every_n,
                           meta=meta) as pipe:
@@ -102,7 +109,8 @@ def stream_md(script: str | os.PathLike, mace_models, structure, temperatures: S
     from mlh_ipi.stream.sources import lammps_hook
 
     stream_dir = Path(out_dir) / "stream"
-    meta = {"mode": "lammps", "script": os.fspath(script), "every": int(every), "defect": defect}
+    meta = {"mode": "lammps", "script": os.fspath(script), "every": int(every), "defect": defect,
+            **_picking_meta(valence_states, resonance_ev)}
     with SnapshotPipeline(mlh_model, stream_dir, workers=workers, maxsize=maxsize, policy=policy,
                           checkpoint_every_s=checkpoint_every_s, meta=meta) as pipe:
         hook = lammps_hook(pipe, every, type_map=type_map, defect=defect, defect_atoms=defect_atoms,

@@ -43,6 +43,10 @@ from mlh_ipi.stream.statistics import DEFAULT_BIN_WIDTH_EV, electronic_record
 log = logging.getLogger(__name__)
 
 POLICIES = ("block", "drop")
+# meta keys that decide every snapshot's numbers: a run resumed with other values would pool
+# statistics of two definitions, so resuming refuses it (absent in an old checkpoint: None, the
+# only behaviour that existed before the key was recorded)
+RESUME_FIXED_META = ("model", "valence_states", "resonance_ev")
 SNAPSHOT_LOG = "snapshots.jsonl"
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -110,6 +114,22 @@ def _environment(**values: str):
                 os.environ[k] = v
 
 
+def _same_setting(key: str, old, new) -> bool:
+    if key == "model" and old is not None and new is not None:
+        return Path(old).resolve() == Path(new).resolve()
+    return old == new
+
+
+def _check_resume_meta(stored: dict, new: dict, out_dir: Path) -> None:
+    """``ValueError`` when a resumed run would change a setting in :data:`RESUME_FIXED_META`."""
+    changed = [f"{k}: {stored.get(k)!r} -> {new.get(k)!r}" for k in RESUME_FIXED_META
+               if not _same_setting(k, stored.get(k), new.get(k))]
+    if changed:
+        raise ValueError(f"{out_dir} holds statistics made with other settings ({'; '.join(changed)}); "
+                         "resuming would pool two definitions. Use a new output folder, or the "
+                         "settings of the first run")
+
+
 class SnapshotPipeline:
     """Bounded queue + worker processes + checkpointed statistics in ``out_dir``.
 
@@ -149,9 +169,11 @@ class SnapshotPipeline:
         self.niceness = int(niceness)
         self.state = StreamState.load_or_new(self.out_dir, bin_width)
         self.resumed = self.state.stats.n_snapshots > 0 or self.state.index.count() > 0
-        self.state.meta.update(meta or {})
-        self.state.meta.update({"model": self.model, "policy": policy, "workers": self.n_workers,
-                                "maxsize": self.maxsize})
+        new_meta = {**(meta or {}), "model": self.model}
+        if self.resumed:
+            _check_resume_meta(self.state.meta, new_meta, self.out_dir)
+        self.state.meta.update(new_meta)
+        self.state.meta.update({"policy": policy, "workers": self.n_workers, "maxsize": self.maxsize})
         self.worker_seconds = 0.0  # model time summed over snapshots
         self._lock = threading.RLock()
         self._fatal: str | None = None
