@@ -432,6 +432,11 @@ def test_stream_md_command_attaches_the_hook_to_run_md_and_resumes(model, tmp_pa
     assert state.counters.skipped == 1                          # step 30 again at the resumed setup
     assert state.stats.group(300, "bulk").n_snapshots == 7 and state.counters.dropped == 0
     assert (out / "stream" / "summary.csv").is_file() and (out / "T300K" / "log.lammps").is_file()
+    # equilibration: snapshots before --skip-steps are not counted (a new folder: a fresh MD)
+    skipped = [a if a != str(out) else str(tmp_path / "eq") for a in args]
+    assert main(skipped + ["--steps", "30", "--skip-steps", "20"]) == 0
+    eq = StreamState.load(tmp_path / "eq" / "stream")
+    assert eq.index.to_dict() == {"T300K": [[20, 30, 10]]} and eq.meta["skip_steps"] == 20
 
 
 def test_a_failing_snapshot_stops_the_stream_with_the_model_error(model, tmp_path):

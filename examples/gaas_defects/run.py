@@ -258,7 +258,7 @@ def _level_picking(at, args) -> dict:
 
 
 def _stream_runs(structures, md_root: Path, committee: Path, mace_model: Path, temperatures, steps: int,
-                 every: int, args) -> None:
+                 every: int, args, skip_steps: int = 0) -> None:
     """LAMMPS + MACE MD with the MLH stream per cell into ``md_root/<defect>``."""
     from mlh_ipi.stream.run import stream_md
 
@@ -272,15 +272,22 @@ def _stream_runs(structures, md_root: Path, committee: Path, mace_model: Path, t
                   every=every, type_map=None, defect=kind, defect_atoms=picking["defect_atoms"], workers=0,
                   maxsize=64, policy="block", checkpoint_every_s=30.0, seed=12345, threads=1,
                   variables={"dump_every": every, "thermo_every": every},
-                  valence_states=picking["valence_states"], resonance_ev=picking["resonance_ev"])
+                  valence_states=picking["valence_states"], resonance_ev=picking["resonance_ev"],
+                  skip_steps=skip_steps)
         log.info("MD + stream %s (%d atoms): %.0f s", kind, len(at), time.perf_counter() - t0)
 
 
 def stage_md(work: Path, args, mace_model: Path) -> None:
     from ase.io import read
 
-    _stream_runs(read(work / "structures.extxyz", index=":"), work / "md", _committee(work), mace_model,
-                 TEMPERATURES, args.md_steps, args.md_every, args)
+    cells = [a for a in read(work / "structures.extxyz", index=":") if a.info["defect"] in args.md_cells]
+    _stream_runs(cells, work / "md", _stream_model(work, args), mace_model, TEMPERATURES, args.md_steps,
+                 args.md_every, args, skip_steps=args.md_skip)
+
+
+def _stream_model(work: Path, args) -> Path:
+    """``--mlh`` when given, else the MLH AL's final committee."""
+    return args.mlh if args.mlh is not None else _committee(work)
 
 
 def _committee(work: Path) -> Path:
@@ -369,7 +376,7 @@ def stage_dftcheck(work: Path, args) -> dict:
 
     cells = [a for a in read(work / "structures.extxyz", index=":") if a.info["defect"] in args.check_cells]
     return _dft_check(cells, work / "md", work / "dftcheck", args, TEMPERATURES, args.check_per_group,
-                      committee=_committee(work))
+                      committee=_stream_model(work, args))
 
 
 def stage_transfer(work: Path, args, mace_model: Path) -> dict:
@@ -564,6 +571,13 @@ def main(argv=None) -> int:
                    help="eV below the VBM / above the CBM that the eigenvalue term sees")
     p.add_argument("--md-steps", type=int, default=1500, help="MD steps per temperature (1 fs)")
     p.add_argument("--md-every", type=int, default=50, help="stream a snapshot every N steps")
+    p.add_argument("--md-skip", type=int, default=0,
+                   help="MD steps of equilibration whose snapshots the stream does not count")
+    p.add_argument("--md-cells", nargs="+", default=list(DEFECTS), choices=DEFECTS,
+                   help="cells of the md stage (default all six)")
+    p.add_argument("--mlh", type=Path, default=None,
+                   help="MLH checkpoint or committee folder that streams the md stage (and is checked by "
+                        "dftcheck) instead of the AL's final committee, e.g. a fine-tuned model of record")
     p.add_argument("--level-picking", choices=("host-count", "occupation"), default="host-count",
                    help="band edges of the streamed and DFT-checked frames: by the count of states below "
                         "the host gap for pristine, As_Ga and As_i (default; As_i's donor electrons fill "
@@ -591,6 +605,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.mace_model is not None and not args.mace_model.is_file():
         p.error(f"--mace-model {args.mace_model}: no such file")
+    if args.mlh is not None and not args.mlh.exists():
+        p.error(f"--mlh {args.mlh}: no such file or folder")
     if args.transfer_mlh is not None and not args.transfer_mlh.exists():
         p.error(f"--transfer-mlh {args.transfer_mlh}: no such file or folder")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s",

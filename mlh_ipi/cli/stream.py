@@ -69,6 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--types", nargs="+", default=None, metavar="EL", help="element of LAMMPS type 1, 2, ...")
     m.add_argument("--seed", type=int, default=12345)
     m.add_argument("--var", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    m.add_argument("--skip-steps", type=int, default=0, metavar="N",
+                   help="equilibration: snapshots of the first N MD steps of each run are not counted")
     common(m)
     workers(m, "drop")
     m.set_defaults(func=md)
@@ -144,7 +146,8 @@ def md(args: argparse.Namespace) -> int:
                          workers=args.workers, maxsize=args.queue, policy=args.policy,
                          checkpoint_every_s=args.checkpoint_every, seed=args.seed,
                          variables=dict(args.var), threads=args.threads,
-                         valence_states=args.valence_states, resonance_ev=args.level_resonance or 0.0)
+                         valence_states=args.valence_states, resonance_ev=args.level_resonance or 0.0,
+                         skip_steps=args.skip_steps)
     _print(state, args.out / "stream")
     return 0
 

@@ -93,11 +93,12 @@ def stream_md(script: str | os.PathLike, mace_models, structure, temperatures: S
               defect: str = "none", defect_atoms: Sequence[int] | None = None, workers: int = 1,
               maxsize: int = 8, policy: str = "drop", checkpoint_every_s: float = 60.0,
               seed: int = 12345, variables: dict | None = None, threads: int | None = None,
-              valence_states: int | None = None, resonance_ev: float = 0.0):
+              valence_states: int | None = None, resonance_ev: float = 0.0, skip_steps: int = 0):
     """LAMMPS+MACE MD (``mlh_ipi.lammps.md.run_md``) with the on-the-fly MLH stream attached.
 
     ``defect_atoms``, ``valence_states`` and ``resonance_ev`` (eV): level picking of every
-    snapshot (:class:`~mlh_ipi.stream.snapshots.Snapshot`).
+    snapshot (:class:`~mlh_ipi.stream.snapshots.Snapshot`). ``skip_steps``: MD steps of
+    equilibration whose snapshots are not counted.
 
     MD folders go to ``out_dir/T<T>K`` as with ``mlh-ipi md``; the statistics,
     checkpoint and report to ``out_dir/stream``. Each temperature is one source
@@ -110,11 +111,11 @@ def stream_md(script: str | os.PathLike, mace_models, structure, temperatures: S
 
     stream_dir = Path(out_dir) / "stream"
     meta = {"mode": "lammps", "script": os.fspath(script), "every": int(every), "defect": defect,
-            **_picking_meta(valence_states, resonance_ev)}
+            "skip_steps": int(skip_steps), **_picking_meta(valence_states, resonance_ev)}
     with SnapshotPipeline(mlh_model, stream_dir, workers=workers, maxsize=maxsize, policy=policy,
                           checkpoint_every_s=checkpoint_every_s, meta=meta) as pipe:
         hook = lammps_hook(pipe, every, type_map=type_map, defect=defect, defect_atoms=defect_atoms,
-                           valence_states=valence_states, resonance_ev=resonance_ev)
+                           valence_states=valence_states, resonance_ev=resonance_ev, skip_steps=skip_steps)
         results = run_md(script, mace_models, structure, temperatures, steps, out_dir,
                          type_to_element=type_map, seed=seed, variables=variables, hooks=[hook],
                          threads=threads)

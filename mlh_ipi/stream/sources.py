@@ -70,13 +70,18 @@ class LammpsSink:
     list) also keeps every Snapshot handed over, e.g. to write them to extxyz
     for an offline cross-check. ``defect_atoms``, ``valence_states`` and
     ``resonance_ev`` (eV): level picking of every snapshot (:class:`Snapshot`).
+    ``skip_steps``: snapshots of MD steps before this one (equilibration) are
+    not handed over; the MD itself is untouched.
     """
 
     def __init__(self, pipeline, type_map: Sequence[str] | None, source: str | None,
                  temperature_k: float | None, defect: str = "none",
                  defect_atoms: Sequence[int] | None = None, keep: list | None = None,
-                 valence_states: int | None = None, resonance_ev: float = 0.0):
+                 valence_states: int | None = None, resonance_ev: float = 0.0, skip_steps: int = 0):
+        if skip_steps < 0:
+            raise ValueError(f"skip_steps must be >= 0, got {skip_steps}")
         self.pipeline = pipeline
+        self.skip_steps = int(skip_steps)
         self.type_map = None if type_map is None else list(type_map)
         self.source = source
         self.temperature_k = None if temperature_k is None else float(temperature_k)
@@ -108,6 +113,8 @@ class LammpsSink:
     def __call__(self, snap) -> None:
         if self.type_map is None or self.temperature_k is None:
             raise RuntimeError("LammpsSink needs type_map and temperature_k (or on_install)")
+        if snap.step < self.skip_steps:
+            return
         if snap.types.max() > len(self.type_map) or snap.types.min() < 1:
             raise ValueError(f"LAMMPS types {sorted(set(snap.types.tolist()))} not covered by the "
                              f"type map {self.type_map}")
@@ -124,12 +131,13 @@ class LammpsSink:
 def lammps_hook(pipeline, every: int, type_map: Sequence[str] | None = None, source: str | None = None,
                 temperature_k: float | None = None,
                 defect: str = "none", defect_atoms: Sequence[int] | None = None, keep: list | None = None,
-                valence_states: int | None = None, resonance_ev: float = 0.0):
-    """A :class:`~mlh_ipi.lammps.snapshot_hook.SnapshotHook` feeding ``pipeline`` every ``every`` steps."""
+                valence_states: int | None = None, resonance_ev: float = 0.0, skip_steps: int = 0):
+    """A :class:`~mlh_ipi.lammps.snapshot_hook.SnapshotHook` feeding ``pipeline`` every ``every`` steps
+    from step ``skip_steps`` on (:class:`LammpsSink`)."""
     from mlh_ipi.lammps.snapshot_hook import SnapshotHook
 
     sink = LammpsSink(pipeline, type_map, source, temperature_k, defect, defect_atoms, keep,
-                      valence_states=valence_states, resonance_ev=resonance_ev)
+                      valence_states=valence_states, resonance_ev=resonance_ev, skip_steps=skip_steps)
     return SnapshotHook(sink, every=every)
 
 
