@@ -506,6 +506,7 @@ def test_check_dft_matches_labels_to_snapshots_by_step_and_reports_the_gap_error
     # a stream that took its edges by count: the DFT side must do the same
     nval = read_label(labels[0]).nelectron // 2
     stream_offline([traj], model, tmp_path / "st_count", 300, workers=0, progress=False, valence_states=nval)
+    assert {r["valence_states"] for r in read_snapshot_log(tmp_path / "st_count")} == {nval}  # per snapshot
     with pytest.raises(ValueError, match=f"valence_states None \\(stream: {nval}\\)"):
         compare_with_labels(tmp_path / "st_count", relabelled)
     picking = {"defect_atoms": None, "valence_states": nval, "resonance_ev": 0.0}

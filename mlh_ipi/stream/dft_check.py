@@ -14,9 +14,9 @@ given, by source. The DFT side goes through the same
 :func:`~mlh_ipi.electronic.defect_levels.find_defect_levels` as the MLH side,
 with the level picking (defect atoms, band edges by count, resonance window)
 given by the caller or else recorded in the label's info. When the stream's
-checkpoint records a band-edge count or resonance window, the DFT side must use
-the same ones (a ``ValueError`` otherwise): both sides are then the same
-quantity. All energies in eV; errors are MLH − DFT.
+snapshot's record (or, for older records, the checkpoint) says how the stream
+picked, the DFT side must pick the same way (a ``ValueError`` otherwise): both
+sides are then the same quantity. All energies in eV; errors are MLH − DFT.
 
 Each side classifies its own states there, as the stream must without DFT: a
 state that crosses the localisation threshold on one side only shows up as an
@@ -49,11 +49,19 @@ def _picking(lab, level_picking: dict | None) -> dict:
     return dict(level_picking) if level_picking is not None else level_picking_from_info(lab.info)
 
 
-def _check_stream_picking(meta: dict, picking: dict, path) -> None:
-    """The DFT side must pick edges as the stream did, where the stream recorded how."""
-    want = {"valence_states": meta.get("valence_states"), "resonance_ev": meta.get("resonance_ev")}
+def _check_stream_picking(meta: dict, record: dict, picking: dict, path) -> None:
+    """The DFT side must pick edges as the stream did, where the stream recorded how: per snapshot
+    (records since 2026-12-06 carry ``valence_states`` and ``level_resonance_ev``), else the
+    run's settings in its checkpoint."""
+    if "valence_states" in record:
+        want = {"valence_states": record["valence_states"],
+                "resonance_ev": record.get("level_resonance_ev") or None}
+        check = tuple(want)
+    else:
+        want = {"valence_states": meta.get("valence_states"), "resonance_ev": meta.get("resonance_ev")}
+        check = tuple(k for k in want if want[k] is not None)
     got = {"valence_states": picking.get("valence_states"), "resonance_ev": picking.get("resonance_ev") or None}
-    bad = [f"{k} {got[k]!r} (stream: {want[k]!r})" for k in want if want[k] is not None and got[k] != want[k]]
+    bad = [f"{k} {got[k]!r} (stream: {want[k]!r})" for k in check if got[k] != want[k]]
     if bad:
         raise ValueError(f"{path}: DFT level picking differs from the stream's: {', '.join(bad)}; "
                          "give the stream's picking (level_picking=) or label frames that record it")
@@ -128,7 +136,7 @@ def compare_with_labels(stream_dir: str | os.PathLike, labels: Sequence[str | os
             raise ValueError(f"{path}: {what} stream snapshots with step {step}"
                              + (f" in source {src!r}" if src else ""))
         picking = _picking(lab, level_picking)
-        _check_stream_picking(meta, picking, path)
+        _check_stream_picking(meta, match[0], picking, path)
         mlh, dft = _derived(match[0]), _derived(label_electronic(lab, picking))
         row = {"label": str(path), "source": match[0]["source"], "step": step,
                "temperature_k": match[0]["temperature_k"]}

@@ -60,8 +60,18 @@ class SnapshotEvaluator:
         self.calc = MLHCalculator(model, mode="h_only")
 
     def __call__(self, snap: Snapshot) -> dict:
-        self.calc.calculate(snap.to_atoms(), properties=[])
-        return electronic_record(self.calc.electronic)
+        """The electronic record, with the band-edge count and resonance window it was picked with
+        (``valence_states``: None = occupation; ``level_resonance_ev``), so a DFT check can
+        refuse to compare against a label picked another way."""
+        from mlh_ipi.electronic.defect_levels import level_picking_from_info
+
+        atoms = snap.to_atoms()
+        self.calc.calculate(atoms, properties=[])
+        rec = electronic_record(self.calc.electronic)
+        picking = level_picking_from_info(atoms.info)
+        rec["valence_states"] = picking["valence_states"]
+        rec["level_resonance_ev"] = picking["resonance_ev"]
+        return rec
 
 
 def _worker_main(model: str, threads: int, tasks, results, worker_id: int, niceness: int = 0) -> None:
