@@ -151,7 +151,12 @@ def test_resonant_levels_are_counted_apart_from_in_gap_levels(tmp_path):
     assert m["n_levels"].mean == pytest.approx(7 / 3) and m["n_in_gap"].mean == pytest.approx(1.0)
     assert m["level0_resonant"].mean == 0.0 and m["level1_resonant"].mean == 1.0
     assert m["level2_resonant"].n == 1
+    # by character: in-gap 1.2/1.3/1.25 above VBM 1.0; resonant above the CBM in every snapshot
+    assert m["gap_level_above_vbm"].mean == pytest.approx(0.25) and m["gap_level_above_vbm"].n == 3
+    assert m["cb_level_above_cbm"].mean == pytest.approx(np.mean([1.9 - 1.4, 2.0 - 1.42, 1.45 - 1.44]))
+    assert "vb_level_below_vbm" not in m
     row = summary_rows(stats)[0]
+    assert row["vb_level_below_vbm_n"] == 0 and row["cb_level_above_cbm_n"] == 3
     assert row["n_in_gap_mean"] == pytest.approx(1.0)
     assert row["level0_resonant_fraction"] == 0.0 and row["level1_resonant_fraction"] == 1.0
     # resonant levels lie below the CBM by a negative amount: reported as they are, not dropped
@@ -161,6 +166,12 @@ def test_resonant_levels_are_counted_apart_from_in_gap_levels(tmp_path):
     again = StreamState.load(tmp_path / "st")
     assert summary_rows(again.stats) == summary_rows(stats)
     assert any(p.name == "defect_levels_vs_temperature.png" for p in write_report(again, tmp_path / "rep"))
+    # an antisite-like occupied state just below the VBM: valence-resonant, 0.1 eV below the edge
+    anti = ElectronicStatistics()
+    anti.add(electronic_record({"band_gap": 0.7, "vbm": 1.0, "cbm": 1.7, "defect_levels": [0.9, 3.0],
+                                "defect_levels_resonant": [True, True]}), 500, "As_Ga")
+    ma = anti.group(500, "As_Ga").moments
+    assert ma["vb_level_below_vbm"].mean == pytest.approx(0.1) and ma["cb_level_above_cbm"].mean == pytest.approx(1.3)
     with pytest.raises(ValueError, match="2 flags for 3 levels"):
         electronic_record({**snaps[0], "defect_levels_resonant": [True, False]})
 
@@ -377,6 +388,16 @@ def test_ipi_extras_feed_the_same_statistics_and_resume(tmp_path):
     assert g.moments["band_gap"].n == 6 and g.moments["band_gap"].std() == pytest.approx(gaps.std())
     again = stream_ipi([path], tmp_path / "st", 300, "V_O")
     assert again.counters.skipped == 6 and again.stats.group(300, "V_O").n_snapshots == 6
+    # the statistics rebuilt from the per-snapshot log equal the accumulated ones
+    from mlh_ipi.cli.main import main
+    from mlh_ipi.stream.run import recompute_statistics
+
+    before = StreamState.load(tmp_path / "st").stats.to_dict()
+    assert recompute_statistics(tmp_path / "st", report=False).stats.to_dict() == before  # same order: exact
+    assert main(["stream", "recompute", str(tmp_path / "st")]) == 0
+    (tmp_path / "st" / "snapshots.jsonl").write_text("")
+    with pytest.raises(ValueError, match="the log holds 0 of the 6 counted snapshots"):
+        recompute_statistics(tmp_path / "st")
 
 
 def test_committee_spread_is_accumulated_next_to_the_thermal_broadening(model, tmp_path):

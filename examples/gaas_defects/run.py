@@ -426,16 +426,28 @@ def stage_report(work: Path, args) -> list[Path]:
                          color="k" if kind == "pristine" else None)
             axes[0].errorbar(t, [r["band_gap_mean"] for r in mine],
                              yerr=[r["band_gap_std"] or 0 for r in mine], label=kind, **style)
-            lv = [(r["temperature_k"], r.get("level0_below_cbm_mean"), r.get("level0_below_cbm_std"))
-                  for r in mine if r.get("level0_below_cbm_mean") is not None]
-            if lv and kind != "pristine":
-                axes[1].errorbar([x[0] for x in lv], [-x[1] for x in lv], yerr=[x[2] or 0 for x in lv],
-                                 label=kind, marker="o", capsize=3)
+            if kind == "pristine":
+                continue
+            # levels by character, all relative to the VBM; the CBM (the gap) dashed in the same colour
+            colour = None
+            for key, sign, offset, marker, what in (
+                    ("gap_level_above_vbm", 1.0, 0.0, "o", "in gap"),
+                    ("vb_level_below_vbm", -1.0, 0.0, "v", "resonant in VB"),
+                    ("cb_level_above_cbm", 1.0, 1.0, "^", "resonant in CB")):
+                pts = [(r["temperature_k"], sign * r[f"{key}_mean"] + offset * r["band_gap_mean"],
+                        r.get(f"{key}_std") or 0) for r in mine if r.get(f"{key}_mean") is not None]
+                if pts:
+                    eb = axes[1].errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts],
+                                          marker=marker, capsize=3, color=colour, label=f"{kind} ({what})")
+                    colour = eb[0].get_color()
+            if colour is not None:
+                axes[1].plot(t, [r["band_gap_mean"] for r in mine], ls="--", lw=0.8, color=colour)
         if not axes[1].lines:
-            axes[1].text(0.5, 0.5, "no in-gap defect level picked", ha="center", va="center",
+            axes[1].text(0.5, 0.5, "no defect level picked", ha="center", va="center",
                          transform=axes[1].transAxes)
+        axes[1].axhline(0.0, color="k", lw=0.8)
         axes[0].set_ylabel("host-like band gap (eV)")
-        axes[1].set_ylabel("lowest defect level $-$ CBM (eV)")
+        axes[1].set_ylabel("defect level $-$ VBM (eV); dashed: CBM")
         for ax in axes:
             ax.set_xlabel("temperature (K)")
             ax.grid(alpha=0.3)
@@ -473,6 +485,20 @@ def stage_report(work: Path, args) -> list[Path]:
     return written
 
 
+def _stream_settings(md_root: Path) -> str:
+    """Model and band-edge rule of the streams under ``md_root`` (from their checkpoints)."""
+    seen = []
+    for path in sorted(md_root.glob("*/stream/checkpoint.json")):
+        meta = json.loads(path.read_text())["meta"]
+        edges = "edges by state count" if meta.get("valence_states") else "edges by occupation"
+        item = f"model `{meta.get('model')}`, {edges}"
+        if meta.get("valence_states") and meta.get("resonance_ev"):
+            item += f", resonance window {meta['resonance_ev']:g} eV"
+        if item not in seen:
+            seen.append(item)
+    return "; ".join(seen) or "no stream checkpoint"
+
+
 def _fmt(x, spec=".3f") -> str:
     return "-" if x is None else format(x, spec)
 
@@ -502,7 +528,8 @@ def _summary_markdown(work: Path, res: Path, rows: list[dict], mace_work: Path) 
                          f"{h.get('n_selected', '-')} |")
         lines.append("")
     if rows:
-        lines += ["MLH (AL committee) on LAMMPS+MACE MD snapshots; ± = thermal std over snapshots (eV):", "",
+        lines += [f"MLH on LAMMPS+MACE MD snapshots ({_stream_settings(work / 'md')}); "
+                  "± = thermal std over snapshots (eV):", "",
                   "| defect | T (K) | n | gap | VBM | CBM | levels / snapshot (in gap) | level0 − VBM | CBM − level0 | level0 resonant | committee gap std |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
@@ -514,6 +541,15 @@ def _summary_markdown(work: Path, res: Path, rows: list[dict], mace_work: Path) 
                 f"{_fmt(r.get('level0_below_cbm_mean'))} | {_fmt(r.get('level0_resonant_fraction'), '.0%')} | "
                 f"{_fmt(r.get('band_gap_committee_std_mean'))} |")
         lines.append("")
+        lines += ["Defect levels by character (eV, mean ± thermal std over the snapshots that have one, count):",
+                  "", "| defect | T (K) | lowest in-gap level − VBM | highest VB-resonant: VBM − level | "
+                  "lowest CB-resonant: level − CBM |", "|---|---|---|---|---|"]
+        for r in rows:
+            cells = [f"{_fmt(r.get(f'{q}_mean'))} ± {_fmt(r.get(f'{q}_std'))} ({r.get(f'{q}_n', 0)})"
+                     if r.get(f"{q}_n") else "-"
+                     for q in ("gap_level_above_vbm", "vb_level_below_vbm", "cb_level_above_cbm")]
+            lines.append(f"| {r['defect']} | {r['temperature_k']:g} | " + " | ".join(cells) + " |")
+        lines.append("")
     checks = [(work / "dftcheck" / "summary.json", "64-atom cells, 100/300/500 K")]
     checks += [(p / "dftcheck" / "summary.json", f"{p.name.split('_')[1]}-atom cells, 300 K (size transfer)")
                for p in sorted(work.glob("transfer_*"))]
@@ -521,7 +557,8 @@ def _summary_markdown(work: Path, res: Path, rows: list[dict], mace_work: Path) 
         if not check.exists():
             continue
         summary = json.loads(check.read_text())
-        lines += ["", f"MLH vs DFT on streamed MD snapshots, {what} (same frames; MAE in meV):", "",
+        lines += ["", f"MLH vs DFT on streamed MD snapshots, {what} ({_stream_settings(check.parent.parent / 'md')}; "
+                  "same frames; MAE in meV):", "",
                   "| cell | snapshots | gap MAE | VBM MAE | CBM MAE | level0 − VBM MAE | CBM − level0 MAE |",
                   "|---|---|---|---|---|---|---|"]
         for kind, sm in summary.items():

@@ -103,6 +103,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="DFT side also reports defect states up to EV outside the gap")
     d.set_defaults(func=check_dft)
 
+    x = ss.add_parser("recompute", help="rebuild a folder's statistics from its per-snapshot log")
+    x.add_argument("folder", type=Path)
+    x.set_defaults(func=recompute)
+
     g = ss.add_parser("merge", help="pool the statistics of several stream folders")
     g.add_argument("folders", nargs="+", type=Path)
     g.add_argument("--out", type=Path, required=True)
@@ -174,6 +178,13 @@ def merge(args: argparse.Namespace) -> int:
     from mlh_ipi.stream.run import merge_runs
 
     _print(merge_runs(args.folders, args.out), args.out)
+    return 0
+
+
+def recompute(args: argparse.Namespace) -> int:
+    from mlh_ipi.stream.run import recompute_statistics
+
+    _print(recompute_statistics(args.folder), args.folder)
     return 0
 
 

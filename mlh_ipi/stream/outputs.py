@@ -7,8 +7,10 @@
   the band gap, VBM, CBM; mean committee gap spread (model uncertainty, when
   the model is a committee); number of levels and of in-gap levels; for each
   level k its snapshot count, mean/std above the VBM and below the CBM, and
-  the fraction of those snapshots in which it is resonant (outside the gap).
-  The JSON also has the counters.
+  the fraction of those snapshots in which it is resonant (outside the gap);
+  the levels by character (lowest in-gap level above the VBM, highest
+  valence-resonant level below the VBM, lowest conduction-resonant level above
+  the CBM: count, mean, std). The JSON also has the counters.
 * ``level_histograms.csv``: counts of levels per bin of E_CBM - E (eV).
 * ``gap_vs_temperature.png``: gap vs T, thermal broadening as error bars, mean
   committee spread as a second, thinner bar;
@@ -29,6 +31,11 @@ import numpy as np
 from mlh_ipi.atomic_io import atomic_path, save_figure, write_json
 from mlh_ipi.stream.state import StreamState
 from mlh_ipi.stream.statistics import ElectronicStatistics, GroupStatistics
+
+
+# defect levels by character (stream.statistics): lowest in-gap, highest valence-resonant, lowest
+# conduction-resonant, each relative to its band edge (eV)
+CHARACTER_LEVELS = ("gap_level_above_vbm", "vb_level_below_vbm", "cb_level_above_cbm")
 
 
 def _level_indices(g: GroupStatistics) -> list[int]:
@@ -53,6 +60,10 @@ def summary_rows(stats: ElectronicStatistics) -> list[dict]:
         row["n_in_gap_std"] = _num(m["n_in_gap"].std()) if "n_in_gap" in m else None
         for q in ("band_gap_committee_std", "h_max_committee_std"):
             row[f"{q}_mean"] = _num(m[q].mean) if q in m else None
+        for q in CHARACTER_LEVELS:
+            row[f"{q}_n"] = m[q].n if q in m else 0
+            row[f"{q}_mean"] = _num(m[q].mean) if q in m else None
+            row[f"{q}_std"] = _num(m[q].std()) if q in m else None
         for k in _level_indices(g):
             row[f"level{k}_n"] = m[f"level{k}"].n
             for rel in ("above_vbm", "below_cbm"):

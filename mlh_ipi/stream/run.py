@@ -73,6 +73,34 @@ def stream_ipi(extras_files: Sequence[str | os.PathLike], out_dir: str | os.Path
     return pipe.state
 
 
+def recompute_statistics(out_dir: str | os.PathLike, report: bool = True) -> StreamState:
+    """Rebuild the statistics of a stream folder from its per-snapshot log (``snapshots.jsonl``),
+    e.g. after the accumulators gained a quantity; index, counters and settings are kept.
+
+    Only snapshots the checkpoint counted are used, each once; ``ValueError`` when the log does
+    not hold every counted snapshot (then the checkpoint's statistics are the only record)."""
+    from mlh_ipi.stream.statistics import ElectronicStatistics
+    from mlh_ipi.stream.workers import read_snapshot_log
+
+    state = StreamState.load(out_dir)
+    stats = ElectronicStatistics(state.stats.bin_width)
+    seen = set()
+    for rec in read_snapshot_log(out_dir):
+        key = (rec["source"], int(rec["step"]))
+        if key in seen or key not in state.index:
+            continue
+        seen.add(key)
+        stats.add(rec, rec["temperature_k"], rec["defect"])
+    if stats.n_snapshots != state.stats.n_snapshots:
+        raise ValueError(f"{out_dir}: the log holds {stats.n_snapshots} of the {state.stats.n_snapshots} "
+                         "counted snapshots; statistics not rebuilt")
+    state.stats = stats
+    state.save(out_dir)
+    if report:
+        write_report(state, out_dir)
+    return state
+
+
 def merge_runs(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                report: bool = True) -> StreamState:
     """Pool the checkpoints of several stream folders (Chan merge; a step counted twice is an error)."""

@@ -27,6 +27,11 @@ quantity over the MD snapshots of one temperature.
   0 -- its mean is the fraction of those snapshots in which level k is resonant;
 * ``n_levels``: number of defect levels per snapshot; ``n_in_gap``: how many of
   them lie inside the gap (equal to ``n_levels`` without a resonance window);
+* by character, over the snapshots that have one (an index k mixes states when a
+  level drops out of the picking in one snapshot): ``gap_level_above_vbm``, the
+  lowest in-gap level; ``vb_level_below_vbm`` (>= 0), the highest level resonant
+  in the valence band; ``cb_level_above_cbm`` (>= 0), the lowest level resonant
+  in the conduction band;
 * ``band_gap_committee_std``, ``h_max_committee_std``: the committee spread of
   each snapshot (eV) -- its mean is the model-uncertainty error bar shown next
   to the thermal broadening;
@@ -193,6 +198,15 @@ class GroupStatistics:
             resonant = [e <= vbm or e >= cbm for e in levels]
         self._add("n_levels", len(levels))
         self._add("n_in_gap", len(levels) - int(sum(bool(r) for r in resonant)))
+        in_gap = [e for e, r in zip(levels, resonant) if not r]
+        below = [e for e, r in zip(levels, resonant) if r and e <= vbm]
+        above = [e for e, r in zip(levels, resonant) if r and e >= cbm]
+        if in_gap:
+            self._add("gap_level_above_vbm", min(in_gap) - vbm)
+        if below:
+            self._add("vb_level_below_vbm", vbm - max(below))
+        if above:
+            self._add("cb_level_above_cbm", min(above) - cbm)
         for k, (e, r) in enumerate(zip(levels, resonant)):
             self._add(f"level{k}", e)
             self._add(f"level{k}_resonant", float(bool(r)))
