@@ -505,7 +505,7 @@ def _fmt(x, spec=".3f") -> str:
 
 def _summary_markdown(work: Path, res: Path, rows: list[dict], mace_work: Path) -> Path:
     """``results/summary.md``: MACE and MLH learning curves, gap/levels per (defect, T), DFT check."""
-    lines = ["# GaAs defects: small-default run", ""]
+    lines = ["# GaAs defects: gap and defect levels vs temperature (examples/gaas_defects/run.py)", ""]
     mace_rounds = sorted(mace_work.glob("round_*/errors.json"))
     if mace_rounds:
         lines += ["MACE committee AL (committee mean on its fixed rattled test set):", "",
