@@ -8,6 +8,8 @@ the 30 most expensive calls (cumulative), which is where BENCHMARKS.md §3's
 Usage::
 
     python benchmarks/profile_evaluator.py examples/sio2_vo/data/labels/train/000000.label.npz [--threads 1] [--noise 3e-4]
+    # a structure without a label: H predicted by a model, default DFT settings (no exactness line)
+    python benchmarks/profile_evaluator.py examples/sio2_vo/data/hosts/asio2_192_s20.extxyz --model examples/sio2_vo/model/best.pt
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from mlh_ipi.threads import configure_threads
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("label")
+    p.add_argument("label", help="label file (.label.npz), or a structure file with --model")
+    p.add_argument("--model", default=None, help="MLH checkpoint predicting H of a structure file")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--noise", type=float, default=0.0,
@@ -31,12 +34,23 @@ def main(argv=None):
     from mlh_ipi.data.labelfile import read_label
     from mlh_ipi.energy.functional import KohnShamFunctional
 
-    lab = read_label(args.label)
+    if args.model:
+        from ase.io import read
+
+        from mlh_ipi.model.predictor import HamiltonianPredictor
+
+        lab = None
+        atoms = read(args.label)
+        pred = HamiltonianPredictor.load(args.model)
+        h = pred.predict_gamma(pred.graph(atoms.get_chemical_symbols(), atoms.get_positions(), atoms.cell.array))
+        settings = pred.settings
+    else:
+        lab = read_label(args.label)
+        atoms, settings, h = lab.atoms(), lab.settings, lab.hamiltonian_ha
     t0 = time.perf_counter()
-    functional = KohnShamFunctional(lab.atoms(), lab.settings)
+    functional = KohnShamFunctional(atoms, settings)
     profile = cProfile.Profile()
     profile.enable()
-    h = lab.hamiltonian_ha
     if args.noise:
         import numpy as np
 
@@ -46,8 +60,9 @@ def main(argv=None):
     profile.disable()
     print(f"total {time.perf_counter() - t0:.1f} s; timings (s): "
           + ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items()))
-    print(f"E - E_label = {res.energy_ev - lab.energy_ev:.2e} eV; "
-          f"max |F - F_label| = {abs(res.forces_ev_per_a - lab.forces_ev_per_a).max():.2e} eV/A")
+    if lab is not None:
+        print(f"E - E_label = {res.energy_ev - lab.energy_ev:.2e} eV; "
+              f"max |F - F_label| = {abs(res.forces_ev_per_a - lab.forces_ev_per_a).max():.2e} eV/A")
     pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)
 
 
