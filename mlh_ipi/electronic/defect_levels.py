@@ -89,6 +89,14 @@ def level_picking_from_info(info) -> dict:
             "resonance_ev": float(info.get("level_resonance_ev", 0.0))}
 
 
+def edge_rule(valence_states: int | None, resonance_ev: float | None) -> dict:
+    """How band edges are taken and which levels outside the gap are kept, in one normal form for
+    comparing runs and labels: ``valence_states`` (None: edges by occupation) and
+    ``resonance_ev`` in eV (None: no window; 0 and None mean the same)."""
+    return {"valence_states": None if valence_states is None else int(valence_states),
+            "resonance_ev": float(resonance_ev) if resonance_ev else None}
+
+
 MIN_DEFECT_WEIGHT = 0.3  # Mulliken weight on the defect's atoms for a state to count as localised
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from mlh_ipi.atomic_io import atomic_path, save_figure, write_json
 from mlh_ipi.data.labelfile import read_label
 from mlh_ipi.electronic.compare import errors_at_dft_states
-from mlh_ipi.electronic.defect_levels import find_defect_levels, level_picking_from_info
+from mlh_ipi.electronic.defect_levels import edge_rule, find_defect_levels, level_picking_from_info
 from mlh_ipi.electronic.eigen import solve
 from mlh_ipi.stream.workers import read_snapshot_log
 
@@ -54,13 +54,12 @@ def _check_stream_picking(meta: dict, record: dict, picking: dict, path) -> None
     (records since 2026-12-06 carry ``valence_states`` and ``level_resonance_ev``), else the
     run's settings in its checkpoint."""
     if "valence_states" in record:
-        want = {"valence_states": record["valence_states"],
-                "resonance_ev": record.get("level_resonance_ev") or None}
+        want = edge_rule(record["valence_states"], record.get("level_resonance_ev"))
         check = tuple(want)
     else:
-        want = {"valence_states": meta.get("valence_states"), "resonance_ev": meta.get("resonance_ev")}
+        want = edge_rule(meta.get("valence_states"), meta.get("resonance_ev"))
         check = tuple(k for k in want if want[k] is not None)
-    got = {"valence_states": picking.get("valence_states"), "resonance_ev": picking.get("resonance_ev") or None}
+    got = edge_rule(picking.get("valence_states"), picking.get("resonance_ev"))
     bad = [f"{k} {got[k]!r} (stream: {want[k]!r})" for k in check if got[k] != want[k]]
     if bad:
         raise ValueError(f"{path}: DFT level picking differs from the stream's: {', '.join(bad)}; "

@@ -11,18 +11,13 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from mlh_ipi.electronic.defect_levels import edge_rule
 from mlh_ipi.stream.outputs import write_report
 from mlh_ipi.stream.sources import ipi_extras_records, trajectory_snapshots
 from mlh_ipi.stream.state import StreamState
 from mlh_ipi.stream.workers import SnapshotPipeline
 
 log = logging.getLogger(__name__)
-
-
-def _picking_meta(valence_states: int | None, resonance_ev: float | None) -> dict:
-    """The level-picking arguments as the checkpoint records them (no window: None, not 0)."""
-    return {"valence_states": None if valence_states is None else int(valence_states),
-            "resonance_ev": float(resonance_ev) if resonance_ev else None}
 
 
 def stream_offline(trajectories: Sequence[str | os.PathLike], model, out_dir: str | os.PathLike,
@@ -41,7 +36,7 @@ def stream_offline(trajectories: Sequence[str | os.PathLike], model, out_dir: st
     Offline runs always use the ``block`` policy (nothing is dropped).
     """
     meta = {"mode": "offline", "trajectories": [os.fspath(p) for p in trajectories], "every": every,
-            **_picking_meta(valence_states, resonance_ev)}
+            **edge_rule(valence_states, resonance_ev)}
     with SnapshotPipeline(model, out_dir, workers=workers, maxsize=maxsize, policy="block",
                           checkpoint_every_s=checkpoint_every_s, checkpoint_every_n=checkpoint_every_n,
                           meta=meta) as pipe:
@@ -139,7 +134,7 @@ def stream_md(script: str | os.PathLike, mace_models, structure, temperatures: S
 
     stream_dir = Path(out_dir) / "stream"
     meta = {"mode": "lammps", "script": os.fspath(script), "every": int(every), "defect": defect,
-            "skip_steps": int(skip_steps), **_picking_meta(valence_states, resonance_ev)}
+            "skip_steps": int(skip_steps), **edge_rule(valence_states, resonance_ev)}
     with SnapshotPipeline(mlh_model, stream_dir, workers=workers, maxsize=maxsize, policy=policy,
                           checkpoint_every_s=checkpoint_every_s, meta=meta) as pipe:
         hook = lammps_hook(pipe, every, type_map=type_map, defect=defect, defect_atoms=defect_atoms,

@@ -146,6 +146,13 @@ class StreamingHistogram:
         return cls(width=float(d["width"]), counts={int(k): int(v) for k, v in d["counts"].items()})
 
 
+def outside_gap(levels, vbm: float, cbm: float) -> np.ndarray:
+    """Which levels (eV) lie outside the gap [VBM, CBM]: the resonant flags of records without them
+    (as ``find_defect_levels`` flags them)."""
+    levels = np.atleast_1d(np.asarray(levels, float))
+    return (levels <= vbm) | (levels >= cbm)
+
+
 def electronic_record(electronic: Mapping) -> dict:
     """Per-snapshot record (JSON-friendly, eV) from ``MLHCalculator.electronic`` or its ``extras()``.
 
@@ -161,7 +168,7 @@ def electronic_record(electronic: Mapping) -> dict:
         if flags.shape != levels.shape:
             raise ValueError(f"defect_levels_resonant has {flags.size} flags for {levels.size} levels")
     else:
-        flags = (levels <= rec["vbm"]) | (levels >= rec["cbm"])
+        flags = outside_gap(levels, rec["vbm"], rec["cbm"])
     rec["defect_levels"] = levels[order].tolist()
     rec["defect_levels_resonant"] = [bool(f) for f in flags[order]]
     for src, dst in (("band_gap_std", "band_gap_committee_std"), ("h_max_std", "h_max_committee_std")):
@@ -194,8 +201,8 @@ class GroupStatistics:
         self._add("cbm", cbm)
         levels = record.get("defect_levels", [])
         resonant = record.get("defect_levels_resonant")
-        if resonant is None:
-            resonant = [e <= vbm or e >= cbm for e in levels]
+        if resonant is None:  # records written before the flags existed
+            resonant = outside_gap(levels, vbm, cbm).tolist()
         self._add("n_levels", len(levels))
         self._add("n_in_gap", len(levels) - int(sum(bool(r) for r in resonant)))
         in_gap = [e for e, r in zip(levels, resonant) if not r]

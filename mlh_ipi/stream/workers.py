@@ -63,14 +63,14 @@ class SnapshotEvaluator:
         """The electronic record, with the band-edge count and resonance window it was picked with
         (``valence_states``: None = occupation; ``level_resonance_ev``), so a DFT check can
         refuse to compare against a label picked another way."""
-        from mlh_ipi.electronic.defect_levels import level_picking_from_info
+        from mlh_ipi.electronic.defect_levels import edge_rule, level_picking_from_info
 
         atoms = snap.to_atoms()
         self.calc.calculate(atoms, properties=[])
         rec = electronic_record(self.calc.electronic)
         picking = level_picking_from_info(atoms.info)
-        rec["valence_states"] = picking["valence_states"]
-        rec["level_resonance_ev"] = picking["resonance_ev"]
+        rule = edge_rule(picking["valence_states"], picking["resonance_ev"])
+        rec["valence_states"], rec["level_resonance_ev"] = rule["valence_states"], rule["resonance_ev"]
         return rec
 
 
